@@ -1,0 +1,197 @@
+//! Configuration: parse the TOML file into [`raw`] types, then resolve them into a validated
+//! [`Config`] whose cross-references (hosts, secrets, services) are known to hold. Every error
+//! names the file and the field.
+
+mod raw;
+mod resolve;
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use raw::{RawConfig, RawManager as Manager, RawRole as Role};
+pub use secrets::Secrets;
+
+/// The configuration compiled into the binary: the local machine only.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+/// How the embedded default is named in messages.
+pub const EMBEDDED_NAME: &str = "<embedded default>";
+
+/// A configuration error, always naming where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct ConfigError {
+    /// The file (or `<embedded default>`).
+    pub file: String,
+    /// The field, as a dotted path (`hosts.mcp-01.ssh.port`), or a `line:column` position.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Where it came from.
+    pub source: String,
+    pub server: ServerSettings,
+    pub ssh: SshSettings,
+    pub secrets: Secrets,
+    pub prometheus: Option<Prometheus>,
+    pub load_balancer: Option<LoadBalancer>,
+    /// Hosts, sorted by name.
+    pub hosts: Vec<Host>,
+    /// Services, sorted by name.
+    pub services: Vec<Service>,
+    pub diagnostics: Diagnostics,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub state_dir: PathBuf,
+    pub command_timeout: Duration,
+    pub http_timeout: Duration,
+    pub output_cap: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub known_hosts: Option<PathBuf>,
+    pub identity_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub control_persist: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prometheus {
+    pub url: String,
+    /// Named PromQL presets from the config (the metrics tools add the built-in ones).
+    pub presets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadBalancer {
+    pub health_url: String,
+    pub api_key_secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    /// Address for HTTP checks (`{address}` in URLs).
+    pub address: String,
+    pub target: Target,
+    pub sudo: bool,
+}
+
+/// How commands reach a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// This machine, argv executed directly (never a shell).
+    Local,
+    /// Over ssh.
+    Ssh(SshTarget),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshTarget {
+    pub host: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub proxy_jump: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub unit: String,
+    pub manager: Manager,
+    pub role: Role,
+    /// Names of the hosts that run it.
+    pub hosts: Vec<String>,
+    pub health_url: Option<String>,
+    pub metrics_url: Option<String>,
+    pub api_key_secret: Option<String>,
+    pub logs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    pub disks: Vec<String>,
+    pub process_pattern: String,
+}
+
+impl Config {
+    /// Loads `path`, or the embedded default when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => {
+                let name = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: name.clone(),
+                    field: "-".into(),
+                    message: format!("cannot read: {e}"),
+                })?;
+                Self::parse(&text, &name)
+            }
+            None => Self::parse(EMBEDDED_DEFAULT, EMBEDDED_NAME),
+        }
+    }
+
+    /// Parses and resolves TOML text; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(text, name, &e))?;
+        resolve::resolve(raw, name)
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Services that run on `host`, in name order.
+    pub fn services_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .iter()
+            .filter(move |s| s.hosts.iter().any(|h| h == host))
+    }
+
+    /// The JSON Schema of the configuration file.
+    pub fn json_schema() -> serde_json::Value {
+        let schema = schemars::schema_for!(RawConfig);
+        serde_json::to_value(schema).unwrap_or_default()
+    }
+}
+
+impl Service {
+    /// A URL template with `{address}` filled in for `host`.
+    pub fn url_for(template: &str, host: &Host) -> String {
+        template.replace("{address}", &host.address)
+    }
+}
+
+/// Turns a TOML error into "file: line:col: message" — the message names the field
+/// (`unknown field`, `missing field`, `invalid type ... for key`).
+fn parse_error(text: &str, name: &str, e: &toml::de::Error) -> ConfigError {
+    let field = e
+        .span()
+        .map(|s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, str::len) + 1;
+            format!("line {line}, column {col}")
+        })
+        .unwrap_or_else(|| "-".into());
+    ConfigError {
+        file: name.into(),
+        field,
+        message: e.message().trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! The configuration file exactly as written: serde types with `deny_unknown_fields`, no
+//! cross-references checked. `resolve.rs` turns these into the validated [`super::Config`].
+//! Doc comments here become the descriptions in `runbook-mcp config-schema`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A runbook-mcp configuration file (TOML).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Server-wide settings.
+    #[serde(default)]
+    pub server: RawServer,
+    /// How to reach hosts over SSH (shared by every ssh host).
+    #[serde(default)]
+    pub ssh: RawSsh,
+    /// Named secrets, each read from an environment variable or a file. Tools refer to them by
+    /// name; their values never appear in outputs, logs or the audit log.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, RawSecret>,
+    /// The Prometheus server used by the metrics tools.
+    pub prometheus: Option<RawPrometheus>,
+    /// The load balancer in front of the instances.
+    pub load_balancer: Option<RawLoadBalancer>,
+    /// The fleet, by host name. Tools take these names in their `hosts` argument.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, RawHost>,
+    /// The services the runbook manages, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, RawService>,
+    /// What `run_diagnostics` looks at beyond the services.
+    #[serde(default)]
+    pub diagnostics: RawDiagnostics,
+}
+
+/// Server-wide settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Directory for the server's own state (ssh control sockets, audit log). Default:
+    /// `$XDG_STATE_HOME/runbook-mcp` or `~/.local/state/runbook-mcp`.
+    pub state_dir: Option<String>,
+    /// Timeout of one command on one host, in seconds (default 10, 1..=600).
+    pub command_timeout_secs: Option<u64>,
+    /// Timeout of one HTTP request, in seconds (default 5, 1..=600).
+    pub http_timeout_secs: Option<u64>,
+    /// Largest output kept from one command, in bytes (default 1 MiB); the rest is dropped and
+    /// the result says it was truncated.
+    pub output_cap_bytes: Option<usize>,
+}
+
+/// SSH settings shared by every ssh host.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSsh {
+    /// known_hosts file checked strictly: an unknown or changed host key refuses the connection.
+    /// Required as soon as any host uses ssh.
+    pub known_hosts: Option<String>,
+    /// Private key to log in with (only this key is offered).
+    pub identity_file: Option<String>,
+    /// Seconds to wait for a new connection (default 5).
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds an idle master connection stays open (default 600).
+    pub control_persist_secs: Option<u64>,
+}
+
+/// Where a secret's value comes from: exactly one of `env` or `file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    /// Environment variable holding the value.
+    pub env: Option<String>,
+    /// File holding the value (surrounding whitespace is trimmed).
+    pub file: Option<String>,
+}
+
+/// The Prometheus server.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    /// Base URL, e.g. `http://prometheus:9090`.
+    pub url: String,
+    /// Named PromQL presets added to (or replacing) the built-in ones. `$window` is replaced by
+    /// the query's rate window (e.g. `5m`).
+    #[serde(default)]
+    pub presets: BTreeMap<String, String>,
+}
+
+/// The load balancer in front of the instances.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoadBalancer {
+    /// Health URL through the load balancer, e.g. `https://mcp.company.com/health`.
+    pub health_url: String,
+    /// Secret sent as the `X-API-Key` header, if the endpoint needs one.
+    pub api_key_secret: Option<String>,
+}
+
+/// One host of the fleet.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    /// Address used for HTTP checks (`{address}` in service URLs) and, by default, for ssh.
+    pub address: Option<String>,
+    /// Reach this host over ssh. Absent: commands run on this machine (local executor).
+    pub ssh: Option<RawSshTarget>,
+    /// Run managed commands through `sudo -n` (never prompts; fails if not allowed).
+    #[serde(default)]
+    pub sudo: bool,
+}
+
+/// How to log in to one host.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSshTarget {
+    /// Host name or IP to connect to (default: the host's `address`).
+    pub host: Option<String>,
+    /// Login user (default: the current user).
+    pub user: Option<String>,
+    /// Port (default 22).
+    pub port: Option<u16>,
+    /// Jump hosts, `[user@]host[:port]`, in order.
+    #[serde(default)]
+    pub proxy_jump: Vec<String>,
+}
+
+/// One managed service.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// Service manager that runs it on the hosts.
+    pub manager: RawManager,
+    /// Name of the unit / program / swarm service (default: the service's name).
+    pub unit: Option<String>,
+    /// What the service is in the runbook: `app` (the instances behind the load balancer),
+    /// `bridge`, `proxy`, `database` or `other`.
+    #[serde(default)]
+    pub role: RawRole,
+    /// Hosts that run it (default: every host).
+    pub hosts: Option<Vec<String>>,
+    /// Health URL; `{address}` is replaced by the host's address.
+    pub health_url: Option<String>,
+    /// Prometheus-format metrics URL; `{address}` is replaced by the host's address.
+    pub metrics_url: Option<String>,
+    /// Secret sent as the `X-API-Key` header to its health and metrics URLs.
+    pub api_key_secret: Option<String>,
+    /// Its log files by kind (`application`, `security`, ...), as absolute paths on the host.
+    #[serde(default)]
+    pub logs: BTreeMap<String, String>,
+}
+
+/// Service managers runbook-mcp can drive.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawManager {
+    /// `systemctl` (status read with `systemctl show`).
+    Systemd,
+    /// `supervisorctl`.
+    Supervisor,
+    /// A Docker Swarm service (`docker service ...`).
+    Docker,
+}
+
+/// The role of a service in the runbook.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawRole {
+    /// An instance behind the load balancer.
+    App,
+    /// The Telegram bridge.
+    Bridge,
+    /// The reverse proxy (nginx).
+    Proxy,
+    /// The database.
+    Database,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+/// What `run_diagnostics` checks beyond the services.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDiagnostics {
+    /// Paths whose filesystems are reported (default `["/"]`).
+    pub disks: Option<Vec<String>>,
+    /// Regular expression of process names listed in "Process Information".
+    pub process_pattern: Option<String>,
+}

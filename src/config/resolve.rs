@@ -1,0 +1,335 @@
+//! Raw → validated. Each check names the field it rejects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw::{RawConfig, RawHost, RawSecret, RawService};
+use super::{
+    Config, ConfigError, Diagnostics, Host, LoadBalancer, Prometheus, Secrets, ServerSettings,
+    Service, SshSettings, SshTarget, Target,
+};
+
+const DEFAULT_COMMAND_TIMEOUT: u64 = 10;
+const DEFAULT_HTTP_TIMEOUT: u64 = 5;
+const DEFAULT_OUTPUT_CAP: usize = 1 << 20;
+const DEFAULT_CONNECT_TIMEOUT: u64 = 5;
+const DEFAULT_CONTROL_PERSIST: u64 = 600;
+const DEFAULT_PROCESS_PATTERN: &str = "cctelegram|node|nginx|postgres";
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.into(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn secs(&self, field: &str, v: Option<u64>, default: u64) -> Result<Duration, ConfigError> {
+        let v = v.unwrap_or(default);
+        if !(1..=600).contains(&v) {
+            return Err(self.err(field, format!("{v} is out of range 1..=600")));
+        }
+        Ok(Duration::from_secs(v))
+    }
+}
+
+pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError> {
+    let cx = Ctx { file };
+    let server = ServerSettings {
+        state_dir: match raw.server.state_dir {
+            Some(d) => absolute(&cx, "server.state_dir", &d)?,
+            None => default_state_dir(),
+        },
+        command_timeout: cx.secs(
+            "server.command_timeout_secs",
+            raw.server.command_timeout_secs,
+            DEFAULT_COMMAND_TIMEOUT,
+        )?,
+        http_timeout: cx.secs(
+            "server.http_timeout_secs",
+            raw.server.http_timeout_secs,
+            DEFAULT_HTTP_TIMEOUT,
+        )?,
+        output_cap: match raw.server.output_cap_bytes.unwrap_or(DEFAULT_OUTPUT_CAP) {
+            n @ 1024..=268_435_456 => n,
+            n => {
+                return Err(cx.err(
+                    "server.output_cap_bytes",
+                    format!("{n} is out of range 1024..=268435456"),
+                ));
+            }
+        },
+    };
+    let ssh = SshSettings {
+        known_hosts: raw
+            .ssh
+            .known_hosts
+            .map(|p| absolute(&cx, "ssh.known_hosts", &p))
+            .transpose()?,
+        identity_file: raw
+            .ssh
+            .identity_file
+            .map(|p| absolute(&cx, "ssh.identity_file", &p))
+            .transpose()?,
+        connect_timeout: cx.secs(
+            "ssh.connect_timeout_secs",
+            raw.ssh.connect_timeout_secs,
+            DEFAULT_CONNECT_TIMEOUT,
+        )?,
+        control_persist: Duration::from_secs(
+            raw.ssh
+                .control_persist_secs
+                .unwrap_or(DEFAULT_CONTROL_PERSIST)
+                .clamp(1, 86_400),
+        ),
+    };
+
+    let mut secrets = Secrets::default();
+    for (name, s) in raw.secrets {
+        let field = format!("secrets.{name}");
+        name_ok(&cx, &field, &name)?;
+        let value = load_secret(&cx, &field, &s)?;
+        secrets.insert(name, value);
+    }
+    let secret_ref = |field: &str, name: &Option<String>| -> Result<(), ConfigError> {
+        match name {
+            Some(n) if !secrets.contains(n) => Err(cx.err(
+                field,
+                format!("secret `{n}` is not defined under [secrets]"),
+            )),
+            _ => Ok(()),
+        }
+    };
+
+    let prometheus = match raw.prometheus {
+        Some(p) => {
+            url_ok(&cx, "prometheus.url", &p.url)?;
+            Some(Prometheus {
+                url: p.url.trim_end_matches('/').to_string(),
+                presets: p.presets,
+            })
+        }
+        None => None,
+    };
+    let load_balancer = match raw.load_balancer {
+        Some(lb) => {
+            url_ok(&cx, "load_balancer.health_url", &lb.health_url)?;
+            secret_ref("load_balancer.api_key_secret", &lb.api_key_secret)?;
+            Some(LoadBalancer {
+                health_url: lb.health_url,
+                api_key_secret: lb.api_key_secret,
+            })
+        }
+        None => None,
+    };
+
+    let mut hosts = Vec::new();
+    for (name, h) in raw.hosts {
+        hosts.push(resolve_host(&cx, name, h)?);
+    }
+    if hosts.iter().any(|h| matches!(h.target, Target::Ssh(_))) && ssh.known_hosts.is_none() {
+        return Err(cx.err(
+            "ssh.known_hosts",
+            "required when any host uses ssh (host keys are checked strictly)",
+        ));
+    }
+
+    let mut services = Vec::new();
+    for (name, s) in raw.services {
+        let field = format!("services.{name}");
+        secret_ref(&format!("{field}.api_key_secret"), &s.api_key_secret)?;
+        services.push(resolve_service(&cx, &field, name, s, &hosts)?);
+    }
+
+    let diagnostics = Diagnostics {
+        disks: match raw.diagnostics.disks {
+            Some(d) => {
+                for (i, p) in d.iter().enumerate() {
+                    path_ok(&cx, &format!("diagnostics.disks[{i}]"), p)?;
+                }
+                d
+            }
+            None => vec!["/".into()],
+        },
+        process_pattern: match raw.diagnostics.process_pattern {
+            Some(p) => {
+                regex::Regex::new(&p)
+                    .map_err(|e| cx.err("diagnostics.process_pattern", e.to_string()))?;
+                p
+            }
+            None => DEFAULT_PROCESS_PATTERN.into(),
+        },
+    };
+
+    Ok(Config {
+        source: file.into(),
+        server,
+        ssh,
+        secrets,
+        prometheus,
+        load_balancer,
+        hosts,
+        services,
+        diagnostics,
+    })
+}
+
+fn resolve_host(cx: &Ctx, name: String, h: RawHost) -> Result<Host, ConfigError> {
+    let field = format!("hosts.{name}");
+    name_ok(cx, &field, &name)?;
+    let target = match h.ssh {
+        None => Target::Local,
+        Some(s) => {
+            let host = match (s.host, &h.address) {
+                (Some(x), _) => x,
+                (None, Some(a)) => a.clone(),
+                (None, None) => {
+                    return Err(cx.err(
+                        format!("{field}.ssh.host"),
+                        "needed when the host has no `address`",
+                    ));
+                }
+            };
+            name_ok(cx, &format!("{field}.ssh.host"), &host)?;
+            if let Some(u) = &s.user {
+                name_ok(cx, &format!("{field}.ssh.user"), u)?;
+            }
+            if s.port == Some(0) {
+                return Err(cx.err(format!("{field}.ssh.port"), "0 is not a port"));
+            }
+            for (i, j) in s.proxy_jump.iter().enumerate() {
+                if j.starts_with('-') || j.contains(char::is_whitespace) || j.contains(',') {
+                    return Err(cx.err(
+                        format!("{field}.ssh.proxy_jump[{i}]"),
+                        "must be `[user@]host[:port]`",
+                    ));
+                }
+            }
+            Target::Ssh(SshTarget {
+                host,
+                user: s.user,
+                port: s.port,
+                proxy_jump: s.proxy_jump,
+            })
+        }
+    };
+    let address = match (h.address, &target) {
+        (Some(a), _) => a,
+        (None, Target::Ssh(t)) => t.host.clone(),
+        (None, Target::Local) => "127.0.0.1".into(),
+    };
+    name_ok(cx, &format!("{field}.address"), &address)?;
+    Ok(Host {
+        name,
+        address,
+        target,
+        sudo: h.sudo,
+    })
+}
+
+fn resolve_service(
+    cx: &Ctx,
+    field: &str,
+    name: String,
+    s: RawService,
+    hosts: &[Host],
+) -> Result<Service, ConfigError> {
+    name_ok(cx, field, &name)?;
+    let unit = s.unit.unwrap_or_else(|| name.clone());
+    name_ok(cx, &format!("{field}.unit"), &unit)?;
+    let on = match s.hosts {
+        Some(list) => {
+            for (i, h) in list.iter().enumerate() {
+                if !hosts.iter().any(|x| &x.name == h) {
+                    return Err(
+                        cx.err(format!("{field}.hosts[{i}]"), format!("unknown host `{h}`"))
+                    );
+                }
+            }
+            list
+        }
+        None => hosts.iter().map(|h| h.name.clone()).collect(),
+    };
+    for (k, url) in [
+        ("health_url", &s.health_url),
+        ("metrics_url", &s.metrics_url),
+    ] {
+        if let Some(u) = url {
+            url_ok(cx, &format!("{field}.{k}"), u)?;
+        }
+    }
+    for (kind, path) in &s.logs {
+        name_ok(cx, &format!("{field}.logs.{kind}"), kind)?;
+        path_ok(cx, &format!("{field}.logs.{kind}"), path)?;
+    }
+    Ok(Service {
+        name,
+        unit,
+        manager: s.manager,
+        role: s.role,
+        hosts: on,
+        health_url: s.health_url,
+        metrics_url: s.metrics_url,
+        api_key_secret: s.api_key_secret,
+        logs: s.logs,
+    })
+}
+
+fn load_secret(
+    cx: &Ctx,
+    field: &str,
+    s: &RawSecret,
+) -> Result<Result<String, String>, ConfigError> {
+    Ok(match (&s.env, &s.file) {
+        (Some(var), None) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|v| v.trim().to_string())
+            .map_err(|e| format!("cannot read {path}: {e}")),
+        _ => return Err(cx.err(field, "set exactly one of `env` or `file`")),
+    })
+}
+
+/// Names that end up in argv or URLs: letters, digits, `_.@:-`, not starting with `-`.
+fn name_ok(cx: &Ctx, field: &str, v: &str) -> Result<(), ConfigError> {
+    crate::engine::check_token(v).map_err(|m| cx.err(field, m))
+}
+
+fn url_ok(cx: &Ctx, field: &str, v: &str) -> Result<(), ConfigError> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(cx.err(field, format!("`{v}` is not an http(s) URL")))
+    }
+}
+
+fn path_ok(cx: &Ctx, field: &str, v: &str) -> Result<(), ConfigError> {
+    if !v.starts_with('/') || v.split('/').any(|c| c == "..") {
+        return Err(cx.err(
+            field,
+            format!("`{v}` must be an absolute path without `..`"),
+        ));
+    }
+    Ok(())
+}
+
+fn absolute(cx: &Ctx, field: &str, v: &str) -> Result<PathBuf, ConfigError> {
+    path_ok(cx, field, v)?;
+    Ok(PathBuf::from(v))
+}
+
+fn default_state_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("runbook-mcp");
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".local/state/runbook-mcp"),
+        None => std::env::temp_dir().join("runbook-mcp"),
+    }
+}

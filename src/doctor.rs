@@ -1,0 +1,133 @@
+//! `runbook-mcp doctor`: reach every host and endpoint of the configuration and print one line
+//! each — the first thing to run after writing a config (or starting the lab).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crate::config::{Config, Service};
+use crate::exec::{Cmd, Fleet, HttpClient, HttpRequest};
+
+struct Row {
+    what: String,
+    ok: bool,
+    ms: u128,
+    detail: String,
+}
+
+pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let fleet = Fleet::new(&config)?;
+    let http = HttpClient::new(64 * 1024)?;
+    let mut checks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Row> + '_>>> =
+        Vec::new();
+    for h in &config.hosts {
+        let fleet = &fleet;
+        checks.push(Box::pin(async move {
+            let t = Instant::now();
+            let r = fleet.run(h, &Cmd::new(["uname", "-n"])).await;
+            let (ok, detail) = match r {
+                Ok(o) if o.success() => (true, format!("reached; hostname {}", o.stdout.trim())),
+                Ok(o) => (false, o.stderr.trim().to_string()),
+                Err(e) => (false, e.to_string()),
+            };
+            Row {
+                what: format!("host {}", h.name),
+                ok,
+                ms: t.elapsed().as_millis(),
+                detail,
+            }
+        }));
+        for s in config.services_on(&h.name) {
+            for (kind, url) in [("health", &s.health_url), ("metrics", &s.metrics_url)] {
+                let Some(url) = url else { continue };
+                let url = Service::url_for(url, h);
+                let key = s
+                    .api_key_secret
+                    .as_deref()
+                    .and_then(|k| config.secrets.get(k).ok());
+                let what = format!("{} {} {kind}", h.name, s.name);
+                checks.push(Box::pin(http_row(
+                    &http,
+                    what,
+                    url,
+                    key,
+                    config.server.http_timeout,
+                )));
+            }
+        }
+    }
+    if let Some(lb) = &config.load_balancer {
+        let key = lb
+            .api_key_secret
+            .as_deref()
+            .and_then(|k| config.secrets.get(k).ok());
+        checks.push(Box::pin(http_row(
+            &http,
+            "load balancer".into(),
+            lb.health_url.clone(),
+            key,
+            config.server.http_timeout,
+        )));
+    }
+    if let Some(p) = &config.prometheus {
+        checks.push(Box::pin(http_row(
+            &http,
+            "prometheus".into(),
+            format!("{}/-/ready", p.url),
+            None,
+            config.server.http_timeout,
+        )));
+    }
+    let mut rows = futures::future::join_all(checks).await;
+    for (name, st) in config.secrets.status() {
+        rows.push(Row {
+            what: format!("secret {name}"),
+            ok: st.is_ok(),
+            ms: 0,
+            detail: st.err().unwrap_or("loaded").to_string(),
+        });
+    }
+    println!("{:<44} {:<4} {:>7}  detail", "check", "ok", "ms");
+    for r in &rows {
+        println!(
+            "{:<44} {:<4} {:>7}  {}",
+            r.what,
+            if r.ok { "ok" } else { "FAIL" },
+            r.ms,
+            config.secrets.mask(&r.detail)
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.ok).count();
+    println!("{} check(s), {failed} failed", rows.len());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn http_row(
+    http: &HttpClient,
+    what: String,
+    url: String,
+    key: Option<&str>,
+    timeout: std::time::Duration,
+) -> Row {
+    let mut req = HttpRequest::get(url.clone(), timeout);
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    let t = Instant::now();
+    let (ok, detail) = match http.send(&req).await {
+        Ok(r) => (
+            (200..300).contains(&r.status),
+            format!("HTTP {} {url}", r.status),
+        ),
+        Err(e) => (false, format!("{e} {url}")),
+    };
+    Row {
+        what,
+        ok,
+        ms: t.elapsed().as_millis(),
+        detail,
+    }
+}

@@ -1,0 +1,179 @@
+//! Argument parsing and the validated value types tools take. Parsing goes through
+//! `serde_path_to_error`, so every failure names the field (`hosts[0]`, `lines`); the value
+//! types reject anything that could be read as shell syntax or as an option.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::ToolError;
+
+/// Longest name accepted anywhere.
+const MAX_TOKEN: usize = 128;
+const TOKEN_PATTERN: &str = "^[A-Za-z0-9_@][A-Za-z0-9_.@:-]*$";
+
+/// Parses tool arguments, naming the field on failure.
+pub fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ToolError> {
+    let de = Value::Object(args);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // The path already ends in the field itself, unknown fields included (`approved`).
+        let field = match e.path().to_string() {
+            p if p == "." => "(arguments)".to_string(),
+            p => p,
+        };
+        ToolError::invalid(field, e.into_inner().to_string())
+    })
+}
+
+/// Checks a name that may end up in argv or a URL: letters, digits and `_.@:-`, not starting
+/// with `-` (it would read as an option), no shell metacharacters, at most 128 bytes.
+pub fn check_token(v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if v.len() > MAX_TOKEN {
+        return Err(format!(
+            "is {} bytes long; the limit is {MAX_TOKEN}",
+            v.len()
+        ));
+    }
+    if v.starts_with('-') {
+        return Err(format!(
+            "`{v}` starts with `-` and would be read as an option"
+        ));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| "`$;&|<>()\\\"'*?[]{}~!#\n\r\t ".contains(*c))
+    {
+        return Err(format!(
+            "`{}` contains the shell metacharacter {c:?}",
+            v.escape_debug()
+        ));
+    }
+    if let Some(c) = v
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.@:-".contains(*c)))
+    {
+        return Err(format!(
+            "`{}` contains {c:?}; only letters, digits and `_.@:-` are allowed",
+            v.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// A validated name (host, service, unit). Its schema carries the pattern so clients can check
+/// it too.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        check_token(&s).map_err(serde::de::Error::custom)?;
+        Ok(Name(s))
+    }
+}
+
+impl JsonSchema for Name {
+    fn schema_name() -> Cow<'static, str> {
+        "Name".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": TOKEN_PATTERN,
+            "maxLength": MAX_TOKEN,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct P {
+        hosts: Option<Vec<Name>>,
+        lines: Option<u32>,
+    }
+
+    fn err(v: Value) -> ToolError {
+        let Value::Object(m) = v else { panic!() };
+        parse::<P>(m).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = err(json!({"hosts": ["mcp-01", "x;reboot"]}));
+        assert_eq!(e.field.as_deref(), Some("hosts[1]"));
+        assert!(
+            e.message.contains("shell metacharacter ';'"),
+            "{}",
+            e.message
+        );
+
+        let e = err(json!({"hosts": ["--help"]}));
+        assert_eq!(e.field.as_deref(), Some("hosts[0]"));
+        assert!(e.message.contains("would be read as an option"));
+
+        let e = err(json!({"lines": "many"}));
+        assert_eq!(e.field.as_deref(), Some("lines"));
+
+        let e = err(json!({"approved": true}));
+        assert_eq!(e.field.as_deref(), Some("approved"));
+        assert!(e.message.contains("unknown field"));
+        assert!(e.to_string().contains("Nothing was run"));
+    }
+
+    #[test]
+    fn tokens() {
+        for ok in [
+            "mcp-01",
+            "cctelegram-mcp",
+            "nginx.service",
+            "user@host",
+            "a_b:1",
+        ] {
+            assert!(check_token(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a$(id)",
+            "a`b`",
+            "a/b",
+            "a\nb",
+            &"x".repeat(129),
+        ] {
+            assert!(check_token(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! What a tool is: typed parameters and result, a declared effect, and a type-erased
+//! [`ToolDef`] the registry holds. MCP annotations, read-only mode and (later) approval all
+//! derive from the effect — nothing is written by hand per tool.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{Ctx, ToolError, args};
+
+/// What calling a tool can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Reads state, changes nothing.
+    Read,
+    /// Writes only this server's own incident records.
+    Record,
+    /// Sends a message to people.
+    Notify,
+    /// Changes the fleet, recoverably.
+    Change,
+    /// May lose data or availability.
+    Destructive,
+}
+
+/// The runbook area a tool belongs to; toolsets can be enabled or disabled as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Toolset {
+    Assess,
+    Metrics,
+    Logs,
+    Verify,
+    Remediate,
+    Database,
+    Loadbalancer,
+    Notify,
+    Incident,
+    Prevent,
+}
+
+/// MCP tool annotations, derived from the effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotations {
+    pub read_only_hint: bool,
+    pub destructive_hint: bool,
+    pub idempotent_hint: bool,
+    pub open_world_hint: bool,
+}
+
+impl Effect {
+    pub fn annotations(self) -> Annotations {
+        Annotations {
+            read_only_hint: self == Effect::Read,
+            destructive_hint: self == Effect::Destructive,
+            idempotent_hint: self == Effect::Read,
+            // Only messages leave the fleet we manage for the open world of people and services.
+            open_world_hint: self == Effect::Notify,
+        }
+    }
+
+    /// Visible in `--read-only` mode.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Effect::Read | Effect::Record)
+    }
+}
+
+/// Static facts about a tool.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolMeta {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Written for the model that calls it: what it does, when to use it, what it returns.
+    pub description: &'static str,
+    pub effect: Effect,
+    pub toolset: Toolset,
+}
+
+/// A tool: typed parameters in, typed result out.
+pub trait Tool: Send + Sync + 'static {
+    const META: ToolMeta;
+    /// Parameters; every struct uses `deny_unknown_fields`.
+    type Params: DeserializeOwned + JsonSchema + Send + 'static;
+    type Output: Serialize + JsonSchema + Send + 'static;
+
+    fn run(
+        ctx: Arc<Ctx>,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
+
+    /// A short text a person can read in one glance.
+    fn summary(out: &Self::Output) -> String;
+
+    /// True when the result as a whole is a failure (e.g. every host failed).
+    fn is_error(_out: &Self::Output) -> bool {
+        false
+    }
+}
+
+/// A finished call.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub structured: Value,
+    pub summary: String,
+    pub is_error: bool,
+}
+
+type Invoke = fn(
+    Arc<Ctx>,
+    Map<String, Value>,
+) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>>;
+
+/// A registered tool, type-erased.
+#[derive(Clone)]
+pub struct ToolDef {
+    pub meta: ToolMeta,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    invoke: Invoke,
+}
+
+impl ToolDef {
+    pub fn of<T: Tool>() -> Self {
+        Self {
+            meta: T::META,
+            input_schema: schema_of::<T::Params>(true),
+            output_schema: schema_of::<T::Output>(false),
+            invoke: invoke::<T>,
+        }
+    }
+
+    pub fn annotations(&self) -> Annotations {
+        self.meta.effect.annotations()
+    }
+
+    pub(super) fn invoke(
+        &self,
+        ctx: Arc<Ctx>,
+        args: Map<String, Value>,
+    ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>> {
+        (self.invoke)(ctx, args)
+    }
+}
+
+fn invoke<T: Tool>(
+    ctx: Arc<Ctx>,
+    args: Map<String, Value>,
+) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>> {
+    Box::pin(async move {
+        let params: T::Params = args::parse(args)?;
+        let out = T::run(ctx, params).await?;
+        let structured = serde_json::to_value(&out)
+            .map_err(|e| ToolError::internal(format!("result does not serialize: {e}")))?;
+        Ok(ToolOutput {
+            summary: T::summary(&out),
+            is_error: T::is_error(&out),
+            structured,
+        })
+    })
+}
+
+/// JSON Schema (draft 2020-12) with sub-schemas inlined — simpler for models and clients than
+/// `$ref`s — and without the Rust type name as title.
+pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    if !for_input {
+        settings = settings.for_serialize();
+    }
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut v = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("title");
+        if for_input {
+            // The tool's own description says it better than the parameter struct's doc.
+            o.remove("description");
+        }
+    }
+    v
+}

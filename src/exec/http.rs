@@ -1,0 +1,112 @@
+//! HTTP from the server itself (reqwest): health checks, metrics, Prometheus. Secrets travel
+//! only in headers of these requests — never on a remote command line, where `ps` would show
+//! them.
+
+use std::time::{Duration, Instant};
+
+use super::ExecError;
+
+/// One request.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: reqwest::Method,
+    pub url: String,
+    /// Header name and value; values may be secrets and are never logged.
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl HttpRequest {
+    pub fn get(url: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            timeout,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A response, body capped.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    pub body: String,
+    pub truncated: bool,
+    pub elapsed: Duration,
+}
+
+/// Shared client: connection pooling makes repeated checks of the same endpoint cheap.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    cap: usize,
+}
+
+impl HttpClient {
+    pub fn new(cap: usize) -> anyhow::Result<Self> {
+        let inner = reqwest::Client::builder()
+            .user_agent(concat!("runbook-mcp/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        Ok(Self { inner, cap })
+    }
+
+    pub async fn send(&self, req: &HttpRequest) -> Result<HttpReply, ExecError> {
+        let started = Instant::now();
+        let work = async {
+            let mut b = self.inner.request(req.method.clone(), &req.url);
+            for (k, v) in &req.headers {
+                b = b.header(k.as_str(), v.as_str());
+            }
+            let mut resp = b.send().await?;
+            let status = resp.status().as_u16();
+            let mut body = Vec::new();
+            let mut truncated = false;
+            while let Some(chunk) = resp.chunk().await? {
+                let room = self.cap.saturating_sub(body.len());
+                if chunk.len() > room {
+                    truncated = true;
+                    body.extend_from_slice(&chunk[..room]);
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>((status, body, truncated))
+        };
+        match tokio::time::timeout(req.timeout, work).await {
+            Err(_) => Err(ExecError::TimedOut(req.timeout)),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok((status, body, truncated))) => Ok(HttpReply {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                truncated,
+                elapsed: started.elapsed(),
+            }),
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error) -> ExecError {
+    // reqwest's Display of a connect error hides the cause ("error sending request"); walk the
+    // source chain so "connection refused" reaches the reader.
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    if e.is_timeout() {
+        ExecError::TimedOut(Duration::ZERO)
+    } else if e.is_connect() {
+        ExecError::Unreachable(msg)
+    } else {
+        ExecError::Failed(msg)
+    }
+}

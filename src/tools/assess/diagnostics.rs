@@ -1,0 +1,445 @@
+//! `run_diagnostics`: the runbook's whole diagnostics script, per host, in one call — system
+//! information, service status, health endpoints, resources, processes, listening sockets,
+//! recent errors, security events and performance metrics — plus the load balancer, graded
+//! into findings. Every command of a host runs concurrently over its one ssh connection.
+
+use std::sync::Arc;
+
+use regex::Regex;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::health::{HealthCheck, check};
+use super::resources::{Resources, collect};
+use super::services::{ServiceStatus, statuses};
+use crate::analyze::findings::{self, Finding, Severity};
+use crate::analyze::logs::{self, parse_line};
+use crate::analyze::metrics_text::{self, Sample};
+use crate::analyze::resources::{ListeningSocket, ProcessInfo, parse_ss_listening};
+use crate::config::{Host, Service};
+use crate::engine::fanout::{self, HostResult};
+use crate::engine::{Ctx, Effect, Name, Tool, ToolError, ToolMeta, Toolset};
+use crate::exec::{Cmd, ExecError, HttpRequest};
+
+pub struct RunDiagnostics;
+
+/// Lines of each log searched for recent errors and security events.
+const LOG_TAIL: &str = "200";
+const SHOW_ERRORS: usize = 10;
+const SHOW_SECURITY: usize = 5;
+const TOP_PROCESSES: usize = 10;
+
+/// Parameters of `run_diagnostics`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Inventory host names; default: every host.
+    #[serde(default)]
+    pub hosts: Option<Vec<Name>>,
+}
+
+/// The diagnostics of every host, graded.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    /// Worst severity over every host and the load balancer.
+    pub overall: Severity,
+    pub hosts: Vec<HostResult<HostDiagnostics>>,
+    /// The load balancer's health check, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<HealthCheck>,
+    /// Every finding that is not `ok`, worst first, as `host: check: message`.
+    pub problems: Vec<String>,
+}
+
+/// The diagnostics of one host.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HostDiagnostics {
+    /// Worst severity of this host's findings.
+    pub severity: Severity,
+    pub findings: Vec<Finding>,
+    pub system: SystemInfo,
+    pub services: Vec<ServiceStatus>,
+    pub health: Vec<HealthCheck>,
+    pub resources: Resources,
+    /// Processes matching the configured pattern.
+    pub processes: Vec<ProcessInfo>,
+    /// Listening TCP sockets.
+    pub listening: Vec<ListeningSocket>,
+    /// Newest error lines of the services' application logs.
+    pub recent_errors: Vec<LogEvent>,
+    /// Newest security events of the services' security logs.
+    pub security_events: Vec<LogEvent>,
+    /// Request, latency, CPU and memory samples from the services' metrics endpoints.
+    pub metrics: Vec<Sample>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SystemInfo {
+    pub hostname: String,
+    /// `uname -a`.
+    pub kernel: String,
+}
+
+/// A log line attributed to its service.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogEvent {
+    pub service: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    pub message: String,
+}
+
+impl Tool for RunDiagnostics {
+    const META: ToolMeta = ToolMeta {
+        name: "run_diagnostics",
+        title: "Run diagnostics",
+        description: "Runs the runbook's full diagnostics on every host at once (service status, \
+            health endpoints, load, memory, disks, processes, listening ports, recent errors, \
+            security events, performance metrics) plus the load balancer, and grades each finding \
+            ok/warn/critical. Use it first: one call covers the whole immediate assessment. \
+            Returns per host the findings and the raw sections, and a worst-first problem list.",
+        effect: Effect::Read,
+        toolset: Toolset::Assess,
+    };
+    type Params = Params;
+    type Output = Output;
+
+    async fn run(ctx: Arc<Ctx>, p: Params) -> Result<Output, ToolError> {
+        let hosts = fanout::select_hosts(&ctx, &p.hosts)?;
+        let pattern = Regex::new(&ctx.config.diagnostics.process_pattern)
+            .map_err(|e| ToolError::internal(format!("diagnostics.process_pattern: {e}")))?;
+        let deadline = ctx.fleet.limits().timeout * 2;
+        let lb = async {
+            match &ctx.config.load_balancer {
+                Some(lb) => Some(
+                    check(
+                        &ctx,
+                        "load_balancer",
+                        &lb.health_url,
+                        lb.api_key_secret.as_deref(),
+                    )
+                    .await,
+                ),
+                None => None,
+            }
+        };
+        let per_host = fanout::per_host(&ctx, hosts, deadline, |ctx, host| {
+            let pattern = pattern.clone();
+            async move { diagnose(&ctx, &host, &pattern).await }
+        });
+        let (results, load_balancer) = tokio::join!(per_host, lb);
+
+        let mut problems: Vec<(Severity, String)> = Vec::new();
+        for r in &results {
+            match &r.result {
+                Some(d) => problems.extend(
+                    d.findings
+                        .iter()
+                        .filter(|f| f.severity != Severity::Ok)
+                        .map(|f| {
+                            (
+                                f.severity,
+                                format!("{}: {}: {}", r.host, f.check, f.message),
+                            )
+                        }),
+                ),
+                None => problems.push((
+                    Severity::Critical,
+                    format!(
+                        "{}: host: {}",
+                        r.host,
+                        r.error.as_deref().unwrap_or("no answer")
+                    ),
+                )),
+            }
+        }
+        if let Some(c) = &load_balancer
+            && !c.healthy
+        {
+            let why = c
+                .status_code
+                .map_or(c.detail.clone(), |s| format!("HTTP {s}"));
+            problems.push((Severity::Critical, format!("load_balancer: health: {why}")));
+        }
+        problems.sort_by_key(|p| std::cmp::Reverse(p.0));
+        Ok(Output {
+            overall: problems.first().map_or(Severity::Ok, |p| p.0),
+            hosts: results,
+            load_balancer,
+            problems: problems.into_iter().map(|p| p.1).collect(),
+        })
+    }
+
+    fn summary(out: &Output) -> String {
+        let mut s =
+            format!("{:?}: {}", out.overall, fanout::hosts_line(&out.hosts)).to_uppercase_first();
+        if let Some(lb) = &out.load_balancer {
+            s.push_str(if lb.healthy {
+                "; load balancer healthy"
+            } else {
+                "; load balancer UNHEALTHY"
+            });
+        }
+        if out.problems.is_empty() {
+            s.push_str("; no problems found");
+        } else {
+            s.push_str(&format!(
+                "; {} problem(s): {}",
+                out.problems.len(),
+                out.problems
+                    .iter()
+                    .take(8)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        s
+    }
+
+    fn is_error(out: &Output) -> bool {
+        out.hosts.iter().all(|h| !h.is_ok())
+    }
+}
+
+trait UpperFirst {
+    fn to_uppercase_first(self) -> String;
+}
+
+impl UpperFirst for String {
+    fn to_uppercase_first(self) -> String {
+        let lower = self.to_lowercase();
+        let mut c = lower.chars();
+        c.next().map_or(String::new(), |f| {
+            f.to_uppercase().collect::<String>() + c.as_str()
+        })
+    }
+}
+
+async fn diagnose(ctx: &Ctx, host: &Host, pattern: &Regex) -> Result<HostDiagnostics, ExecError> {
+    let services: Vec<Service> = ctx.config.services_on(&host.name).cloned().collect();
+    let uname = Cmd::new(["uname", "-a"]);
+    let ss = Cmd::new(["ss", "-Htlnp"]);
+    let (uname, ss, resources, status, health, logs, metrics) = tokio::join!(
+        ctx.fleet.run(host, &uname),
+        ctx.fleet.run(host, &ss),
+        collect(ctx, host, usize::MAX),
+        statuses(ctx, host, &services),
+        health_checks(ctx, host, &services),
+        log_events(ctx, host, &services),
+        metric_samples(ctx, host, &services),
+    );
+    let uname = uname?;
+    let mut resources = resources?;
+    let services = status?;
+    let (mut recent_errors, mut security_events) = logs;
+
+    let processes: Vec<ProcessInfo> = resources
+        .top_processes
+        .iter()
+        .filter(|p| pattern.is_match(&p.command))
+        .cloned()
+        .collect();
+    resources.top_processes.truncate(TOP_PROCESSES);
+    let kernel = uname.stdout.trim().to_string();
+    let system = SystemInfo {
+        hostname: kernel
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string(),
+        kernel,
+    };
+    // `ss` without root may lack process names but still lists sockets; a missing `ss` is not
+    // worth failing the host for.
+    let listening = ss
+        .ok()
+        .and_then(|o| parse_ss_listening(&o.stdout).ok())
+        .unwrap_or_default();
+
+    // Graded on every match, shown newest-last and bounded.
+    let findings = grade(
+        &services,
+        &health,
+        &resources,
+        &recent_errors,
+        &security_events,
+    );
+    keep_last(&mut recent_errors, SHOW_ERRORS);
+    keep_last(&mut security_events, SHOW_SECURITY);
+    Ok(HostDiagnostics {
+        severity: findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok),
+        findings,
+        system,
+        services,
+        health,
+        resources,
+        processes,
+        listening,
+        recent_errors,
+        security_events,
+        metrics,
+    })
+}
+
+fn grade(
+    services: &[ServiceStatus],
+    health: &[HealthCheck],
+    r: &Resources,
+    errors: &[LogEvent],
+    security: &[LogEvent],
+) -> Vec<Finding> {
+    let mut f = Vec::new();
+    for s in services {
+        f.push(Finding::new(
+            "services",
+            &s.service,
+            findings::grade_service(s.state),
+            format!("{} ({})", super::services::state_word(s.state), s.detail),
+        ));
+    }
+    for h in health {
+        let what = h.status_code.map_or_else(
+            || h.detail.clone(),
+            |c| format!("HTTP {c} in {} ms", h.latency_ms),
+        );
+        f.push(Finding::new(
+            "health",
+            &h.service,
+            findings::grade_http(h.status_code),
+            what,
+        ));
+    }
+    f.push(Finding::new(
+        "resources",
+        "load",
+        findings::grade_load(r.load.load1, r.cpus),
+        format!("load {:.2} on {} cpu(s)", r.load.load1, r.cpus),
+    ));
+    f.push(Finding::new(
+        "resources",
+        "memory",
+        findings::grade_memory(r.memory.used_percent),
+        format!("{:.0}% used", r.memory.used_percent),
+    ));
+    for d in &r.disks {
+        let Some(pct) = d.used_percent else { continue };
+        f.push(Finding::new(
+            "resources",
+            format!("disk {}", d.mounted_on),
+            findings::grade_disk(pct),
+            format!("{pct:.0}% used"),
+        ));
+    }
+    f.push(Finding::new(
+        "logs",
+        "recent errors",
+        findings::grade_error_count(errors.len() as u64),
+        format!(
+            "{} error line(s) in the last {LOG_TAIL} lines",
+            errors.len()
+        ),
+    ));
+    if !security.is_empty() {
+        f.push(Finding::new(
+            "logs",
+            "security events",
+            Severity::Warn,
+            format!("{} recent security event(s)", security.len()),
+        ));
+    }
+    f
+}
+
+fn keep_last<T>(v: &mut Vec<T>, n: usize) {
+    let cut = v.len().saturating_sub(n);
+    v.drain(..cut);
+}
+
+async fn health_checks(ctx: &Ctx, host: &Host, services: &[Service]) -> Vec<HealthCheck> {
+    let checks = services.iter().filter_map(|s| {
+        let url = Service::url_for(s.health_url.as_deref()?, host);
+        Some(async move { check(ctx, &s.name, &url, s.api_key_secret.as_deref()).await })
+    });
+    futures::future::join_all(checks).await
+}
+
+/// Errors of the application logs and security events of the security logs (newest last).
+async fn log_events(
+    ctx: &Ctx,
+    host: &Host,
+    services: &[Service],
+) -> (Vec<LogEvent>, Vec<LogEvent>) {
+    let reads = services.iter().flat_map(|s| {
+        ["application", "security"]
+            .into_iter()
+            .filter_map(move |kind| {
+                let path = s.logs.get(kind)?.clone();
+                Some(async move {
+                    let cmd = Cmd::new([
+                        "tail".to_string(),
+                        "-n".into(),
+                        LOG_TAIL.into(),
+                        "--".into(),
+                        path,
+                    ])
+                    .privileged();
+                    let out = ctx.fleet.run(host, &cmd).await.ok()?;
+                    Some((s.name.clone(), kind, out.stdout))
+                })
+            })
+    });
+    let mut errors = Vec::new();
+    let mut security = Vec::new();
+    for (service, kind, text) in futures::future::join_all(reads).await.into_iter().flatten() {
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let e = parse_line(line);
+            let keep = if kind == "application" {
+                logs::is_error(&e)
+            } else {
+                logs::is_security_event(&e)
+            };
+            if keep {
+                let ev = LogEvent {
+                    service: service.clone(),
+                    timestamp: e.timestamp.clone(),
+                    message: e.message.clone(),
+                };
+                if kind == "application" {
+                    errors.push(ev)
+                } else {
+                    security.push(ev)
+                }
+            }
+        }
+    }
+    (errors, security)
+}
+
+async fn metric_samples(ctx: &Ctx, host: &Host, services: &[Service]) -> Vec<Sample> {
+    let reads = services.iter().filter_map(|s| {
+        let url = Service::url_for(s.metrics_url.as_deref()?, host);
+        Some(async move {
+            let mut req = HttpRequest::get(url, ctx.config.server.http_timeout);
+            if let Some(k) = s
+                .api_key_secret
+                .as_deref()
+                .and_then(|k| ctx.config.secrets.get(k).ok())
+            {
+                req = req.header("X-API-Key", k);
+            }
+            let reply = ctx.http.send(&req).await.ok()?;
+            metrics_text::parse_samples(&reply.body, metrics_text::RUNBOOK_METRIC_PREFIXES).ok()
+        })
+    });
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! Assessment: the read-only half of the runbook's P0 step 2 and its diagnostics script.
+
+mod bridge;
+mod diagnostics;
+mod health;
+mod logs;
+mod resources;
+mod services;
+
+pub use bridge::GetBridgeStatus;
+pub use diagnostics::RunDiagnostics;
+pub use health::CheckHealth;
+pub use logs::GetRecentLogs;
+pub use resources::CheckSystemResources;
+pub use services::CheckServiceStatus;

@@ -1,0 +1,20 @@
+//! The tools, one module per runbook area, and the one explicit list that registers them.
+//! Adding a tool: write its module, add it to [`registry`], run `runbook-mcp contract --write`.
+
+pub mod assess;
+pub mod metrics;
+
+use crate::engine::ToolDef;
+
+/// Every tool of the server, in the order they are listed.
+pub fn registry() -> Vec<ToolDef> {
+    vec![
+        ToolDef::of::<assess::RunDiagnostics>(),
+        ToolDef::of::<assess::CheckServiceStatus>(),
+        ToolDef::of::<assess::CheckHealth>(),
+        ToolDef::of::<assess::CheckSystemResources>(),
+        ToolDef::of::<assess::GetRecentLogs>(),
+        ToolDef::of::<assess::GetBridgeStatus>(),
+        ToolDef::of::<metrics::QueryMetrics>(),
+    ]
+}

@@ -1,0 +1,130 @@
+//! Shared test harness: spawn the real binary, talk to it with rmcp's client, find the lab.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Command as StdCommand;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+pub type Client = RunningService<RoleClient, ()>;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_runbook-mcp")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The lab's runbook-mcp config. Fails loudly (never skips) when the lab is not running.
+pub fn lab_config() -> PathBuf {
+    let dir = std::env::var("RUNBOOK_LAB_DIR").unwrap_or_else(|_| "/tmp/runbook-lab".into());
+    let cfg = PathBuf::from(&dir).join("runbook-mcp.toml");
+    let status = StdCommand::new("ip").args(["netns", "list"]).output();
+    let up = status
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("mcp-01"))
+        .unwrap_or(false);
+    assert!(
+        cfg.exists() && up,
+        "the lab is not running (no {} or no netns mcp-01). Start it with `sudo lab/lab.sh install && sudo lab/lab.sh start`, \
+         or run the whole suite with `sudo scripts/test.sh`.",
+        cfg.display()
+    );
+    cfg
+}
+
+/// Starts `runbook-mcp` with `config` (None: the embedded default) and connects a client.
+pub async fn spawn(config: Option<&PathBuf>, extra: &[&str]) -> Client {
+    let cmd = tokio::process::Command::new(bin()).configure(|c| {
+        c.env_remove("RUNBOOK_MCP_CONFIG")
+            .env("RUNBOOK_MCP_LOG", "warn");
+        if let Some(p) = config {
+            c.arg("--config").arg(p);
+        }
+        c.args(extra);
+    });
+    ().serve(TokioChildProcess::new(cmd).expect("spawn runbook-mcp"))
+        .await
+        .expect("initialize")
+}
+
+pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let Value::Object(map) = args else {
+        panic!("args must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+}
+
+/// The structured content of a successful call (panics with the text otherwise).
+pub fn ok(r: &CallToolResult) -> &Value {
+    assert_eq!(r.is_error, Some(false), "call failed: {}", text(r));
+    r.structured_content.as_ref().expect("structuredContent")
+}
+
+/// The first text block.
+pub fn text(r: &CallToolResult) -> String {
+    r.content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts a failed call whose message names `field`.
+pub fn assert_invalid(r: &CallToolResult, field: &str) {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "expected a failure, got {}",
+        text(r)
+    );
+    let t = text(r);
+    assert!(
+        t.contains(&format!("`{field}`")),
+        "message does not name `{field}`: {t}"
+    );
+    assert!(t.contains("Nothing was run"), "{t}");
+}
+
+/// Runs a command inside a lab host's namespaces (fault injection).
+pub fn lab_exec(host: &str, argv: &[&str]) -> String {
+    let out = StdCommand::new(repo().join("lab/lab.sh"))
+        .arg("exec")
+        .arg(host)
+        .args(argv)
+        .output()
+        .expect("lab.sh exec");
+    assert!(
+        out.status.success(),
+        "lab.sh exec {host} {argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn lab_cmd(args: &[&str]) {
+    let out = StdCommand::new(repo().join("lab/lab.sh"))
+        .args(args)
+        .output()
+        .expect("lab.sh");
+    assert!(
+        out.status.success(),
+        "lab.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Result of `host` inside a per-host result list.
+pub fn host<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["host"] == name))
+        .unwrap_or_else(|| panic!("no host {name} in {v}"))
+}

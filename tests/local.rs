@@ -1,0 +1,102 @@
+//! The binary with no config file: the embedded default describes this machine only, and every
+//! tool runs through the local executor. Driven by rmcp's client over stdio.
+
+mod common;
+
+use common::{assert_invalid, call, ok, spawn, text};
+use serde_json::json;
+
+#[tokio::test]
+async fn no_config_lists_tools_and_diagnoses_the_local_machine() {
+    let client = spawn(None, &[]).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "runbook-mcp");
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    for want in [
+        "run_diagnostics",
+        "check_service_status",
+        "check_health",
+        "check_system_resources",
+        "get_recent_logs",
+        "get_bridge_status",
+        "query_metrics",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let diag = tools.iter().find(|t| t.name == "run_diagnostics").unwrap();
+    assert!(diag.output_schema.is_some());
+    assert_eq!(
+        diag.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+
+    let r = call(&client, "run_diagnostics", json!({})).await;
+    let v = ok(&r);
+    let local = common::host(v, "local");
+    assert_eq!(local["status"], "ok", "{local}");
+    let res = &local["result"];
+    assert!(res["resources"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(res["resources"]["cpus"].as_u64().unwrap() >= 1);
+    assert!(!res["system"]["kernel"].as_str().unwrap().is_empty());
+    assert!(text(&r).contains("local"), "{}", text(&r));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_arguments_name_the_field_and_run_nothing() {
+    let client = spawn(None, &[]).await;
+    let cases = [
+        (
+            "check_system_resources",
+            json!({"hosts": ["mcp-09"]}),
+            "hosts[0]",
+        ),
+        (
+            "check_system_resources",
+            json!({"hosts": ["local; reboot"]}),
+            "hosts[0]",
+        ),
+        (
+            "check_system_resources",
+            json!({"hosts": ["-oProxyCommand=id"]}),
+            "hosts[0]",
+        ),
+        (
+            "check_system_resources",
+            json!({"approved": true}),
+            "approved",
+        ),
+        ("check_system_resources", json!({"top": 51}), "top"),
+        ("check_system_resources", json!({"top": "ten"}), "top"),
+        (
+            "get_recent_logs",
+            json!({"service": "$(reboot)"}),
+            "service",
+        ),
+        ("get_recent_logs", json!({"lines": 0}), "lines"),
+        (
+            "query_metrics",
+            json!({"preset": "cpu", "window": "5m; drop"}),
+            "window",
+        ),
+    ];
+    for (tool, args, field) in cases {
+        let r = call(&client, tool, args.clone()).await;
+        assert_invalid(&r, field);
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_mode_still_offers_every_read_tool() {
+    let client = spawn(None, &["--read-only"]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
+    );
+    assert!(tools.iter().any(|t| t.name == "run_diagnostics"));
+    client.cancel().await.unwrap();
+}
