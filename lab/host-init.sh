@@ -1,11 +1,13 @@
 #!/bin/sh
 # host-init.sh HOST LAB_DIR
 #
-# The first process of one lab host. lab.sh starts it already inside the host's network
-# namespace (ip netns exec) and fresh UTS + mount namespaces (unshare --uts --mount
-# --propagation private); it builds the host's private view of the filesystem and then becomes
-# the host's sshd, whose PID is the handle lab.sh uses (nsenter -t PID -n -m -u) for everything
-# else. None of these mounts is visible from the root namespace.
+# PID 1 of one lab host. lab.sh starts it already inside the host's network namespace
+# (ip netns exec) and fresh UTS, mount and PID namespaces with their own /proc (unshare --uts
+# --pid --fork --mount-proc --propagation private). It builds the host's private view of the
+# filesystem and then becomes the host's sshd, whose PID is the handle lab.sh uses
+# (nsenter -t PID -n -m -u -p) for everything else. As PID 1, sshd also reaps the services
+# the daemonless systemctl leaves behind. None of these mounts is visible from the root
+# namespace, and `ps`/`pkill` on a host see only that host's processes.
 set -eu
 host=$1 lab=$2
 d=$lab/hosts/$host
@@ -38,6 +40,12 @@ printf 'ok\n' >/run/cctelegram/bridge.mode
 mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp
 # Small on purpose: the disk-full fault fills it.
 mount -t tmpfs -o mode=755,size=16m tmpfs /var/lib/cctelegram
+
+# The daemonless systemctl takes the boot time from the mtime of /proc/1/status, here this
+# host's. If the kernel drops that inode (drop_caches, memory pressure) the mtime jumps to
+# "now" and every service reads as dead; an open fd pins it. PID 1 keeps its /proc entry
+# across the exec below.
+sleep infinity 3</proc/1/status </dev/null >/dev/null 2>&1 &
 
 # -D: stay in the foreground, so this PID stays the listener (absolute paths: sshd re-execs).
 exec /usr/sbin/sshd -D -f /etc/ssh/sshd_config -E /var/log/sshd.log

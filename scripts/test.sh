@@ -17,5 +17,5 @@ cargo build --bins --features lab
 export RUNBOOK_DEMO_BIN="$PWD/target/debug/cctelegram-demo"
 trap 'lab/lab.sh stop' EXIT
 lab/lab.sh start
-cargo test --features lab -- "$@"
+cargo test --no-fail-fast --features lab -- "$@"
 echo "scripts/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

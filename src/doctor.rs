@@ -68,6 +68,31 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             config.server.http_timeout,
         )));
     }
+    for ep in &config.diagnostics.endpoints {
+        match ep.resolved_url(&config.secrets) {
+            // The row shows the configured URL; the secret-bearing one is only sent.
+            Ok(url) => checks.push(Box::pin(async {
+                let mut row = http_row(
+                    &http,
+                    format!("endpoint {}", ep.name),
+                    url,
+                    None,
+                    config.server.http_timeout,
+                )
+                .await;
+                row.detail = config.secrets.mask(&row.detail);
+                row
+            })),
+            Err(e) => checks.push(Box::pin(async move {
+                Row {
+                    what: format!("endpoint {}", ep.name),
+                    ok: false,
+                    ms: 0,
+                    detail: e,
+                }
+            })),
+        }
+    }
     if let Some(p) = &config.prometheus {
         checks.push(Box::pin(http_row(
             &http,

@@ -16,21 +16,23 @@ const HOSTS: [&str; 3] = ["mcp-01", "mcp-02", "mcp-03"];
 const SERVICES: [&str; 3] = ["cctelegram-bridge", "cctelegram-mcp", "nginx"];
 const ADDRS: [&str; 3] = ["10.200.0.11", "10.200.0.12", "10.200.0.13"];
 
-fn api_key() -> String {
+fn secret(name: &str) -> String {
     let dir = std::env::var("RUNBOOK_LAB_DIR").unwrap_or_else(|_| "/tmp/runbook-lab".into());
-    std::fs::read_to_string(format!("{dir}/secrets/api_key"))
+    std::fs::read_to_string(format!("{dir}/secrets/{name}"))
         .unwrap()
         .trim()
         .to_string()
 }
 
-/// The API key must never appear anywhere in what the client sees.
+/// No secret may appear anywhere in what the client sees.
 fn assert_no_secret(r: &rmcp::model::CallToolResult) {
     let all = serde_json::to_string(r).unwrap();
-    assert!(
-        !all.contains(&api_key()),
-        "the API key leaked into a tool result"
-    );
+    for name in ["api_key", "telegram_bot_token", "database_url"] {
+        assert!(
+            !all.contains(&secret(name)),
+            "secret {name} leaked into a tool result"
+        );
+    }
 }
 
 #[tokio::test]
@@ -218,6 +220,17 @@ async fn run_diagnostics_covers_step_two_on_all_hosts_in_one_call() {
         );
     }
     assert_eq!(v["load_balancer"]["status_code"], 200);
+    // The Telegram API stand-in answers 200 only to the lab's token: the secret was sent, and
+    // the URL shown keeps its placeholder.
+    let tg = &v["endpoints"][0];
+    assert_eq!(tg["service"], "telegram_api");
+    assert_eq!(tg["status_code"], 200, "{tg}");
+    assert!(
+        tg["url"]
+            .as_str()
+            .unwrap()
+            .contains("{secret:telegram_bot_token}")
+    );
     assert!(
         v["overall"] == "ok" || v["overall"] == "warn",
         "{}",

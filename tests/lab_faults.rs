@@ -45,7 +45,18 @@ async fn a_stopped_service_reads_as_down_and_unhealthy() {
     lab_exec("mcp-02", &["systemctl", "stop", "cctelegram-mcp"]);
     let r = call(&client, "check_service_status", json!({})).await;
     let v = ok(&r).clone();
+    let h = call(&client, "check_health", json!({})).await;
+    let health = ok(&h).clone();
     lab_exec("mcp-02", &["systemctl", "start", "cctelegram-mcp"]);
+
+    // Its health endpoint is dead; the load balancer routes around it and stays healthy.
+    assert_eq!(
+        health["unhealthy"],
+        json!(["mcp-02/cctelegram-mcp"]),
+        "{}",
+        text(&h)
+    );
+    assert_eq!(health["load_balancer"]["status_code"], 200);
 
     assert_eq!(v["down"], json!(["mcp-02/cctelegram-mcp"]), "{}", text(&r));
     let svc = host(&v, "mcp-02")["result"]["services"]

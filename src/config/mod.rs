@@ -120,6 +120,40 @@ pub struct Service {
 pub struct Diagnostics {
     pub disks: Vec<String>,
     pub process_pattern: String,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// An external HTTP dependency checked by `run_diagnostics`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub name: String,
+    /// As configured, `{secret:NAME}` placeholders intact: safe to show.
+    pub url: String,
+}
+
+impl Endpoint {
+    /// The URL with its secrets filled in: only for sending, never for showing.
+    pub fn resolved_url(&self, secrets: &Secrets) -> Result<String, String> {
+        let mut url = self.url.clone();
+        while let Some(start) = url.find("{secret:") {
+            let end = url[start..].find('}').ok_or("unclosed {secret:")? + start;
+            let name = &url[start + 8..end];
+            let value = secrets.get(name)?.to_string();
+            url.replace_range(start..=end, &value);
+        }
+        Ok(url)
+    }
+
+    /// Secret names the URL refers to.
+    pub fn secret_refs(&self) -> Vec<&str> {
+        self.url
+            .match_indices("{secret:")
+            .filter_map(|(i, _)| {
+                let rest = &self.url[i + 8..];
+                rest.find('}').map(|e| &rest[..e])
+            })
+            .collect()
+    }
 }
 
 impl Config {

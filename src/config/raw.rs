@@ -189,4 +189,19 @@ pub struct RawDiagnostics {
     pub disks: Option<Vec<String>>,
     /// Regular expression of process names listed in "Process Information".
     pub process_pattern: Option<String>,
+    /// External dependencies checked once per run from this server (the runbook's
+    /// "Network Connectivity", e.g. the Telegram API).
+    #[serde(default)]
+    pub endpoints: Vec<RawEndpoint>,
+}
+
+/// An external HTTP dependency.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// Name shown in results, e.g. `telegram_api`.
+    pub name: String,
+    /// URL; `{secret:NAME}` is replaced by that secret when the request is made (the shown
+    /// URL keeps the placeholder), e.g. `https://api.telegram.org/bot{secret:telegram_bot_token}/getMe`.
+    pub url: String,
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawHost, RawSecret, RawService};
 use super::{
-    Config, ConfigError, Diagnostics, Host, LoadBalancer, Prometheus, Secrets, ServerSettings,
-    Service, SshSettings, SshTarget, Target,
+    Config, ConfigError, Diagnostics, Endpoint, Host, LoadBalancer, Prometheus, Secrets,
+    ServerSettings, Service, SshSettings, SshTarget, Target,
 };
 
 const DEFAULT_COMMAND_TIMEOUT: u64 = 10;
@@ -164,7 +164,25 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
             }
             None => DEFAULT_PROCESS_PATTERN.into(),
         },
+        endpoints: Vec::new(),
     };
+    let mut diagnostics = diagnostics;
+    for (i, e) in raw.diagnostics.endpoints.into_iter().enumerate() {
+        let field = format!("diagnostics.endpoints[{i}]");
+        name_ok(&cx, &format!("{field}.name"), &e.name)?;
+        url_ok(&cx, &format!("{field}.url"), &e.url)?;
+        let ep = Endpoint {
+            name: e.name,
+            url: e.url,
+        };
+        for r in ep.secret_refs() {
+            secret_ref(&format!("{field}.url"), &Some(r.to_string()))?;
+        }
+        if ep.url.matches("{secret:").count() != ep.secret_refs().len() {
+            return Err(cx.err(format!("{field}.url"), "unclosed `{secret:`"));
+        }
+        diagnostics.endpoints.push(ep);
+    }
 
     Ok(Config {
         source: file.into(),

@@ -106,3 +106,24 @@ fn schema_describes_the_file() {
         assert!(props.contains_key(k), "{k}");
     }
 }
+
+#[test]
+fn endpoint_urls_take_secrets_by_placeholder() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tok");
+    std::fs::write(&f, "123:abc").unwrap();
+    let text = format!(
+        "[secrets.bot]\nfile = \"{}\"\n[[diagnostics.endpoints]]\nname = \"telegram_api\"\nurl = \"https://api.example/bot{{secret:bot}}/getMe\"\n",
+        f.display()
+    );
+    let c = Config::parse(&text, "f").unwrap();
+    let ep = &c.diagnostics.endpoints[0];
+    assert_eq!(
+        ep.resolved_url(&c.secrets).unwrap(),
+        "https://api.example/bot123:abc/getMe"
+    );
+    assert!(!ep.url.contains("abc"));
+
+    let e = err("[[diagnostics.endpoints]]\nname = \"t\"\nurl = \"https://x/{secret:nope}\"\n");
+    assert_eq!(e.field, "diagnostics.endpoints[0].url");
+}

@@ -45,7 +45,10 @@ impl SshExec {
         let mut b = SessionBuilder::default();
         b.known_hosts_check(KnownHosts::Strict)
             .control_directory(control_dir)
-            .clean_history_control_directory(true)
+            // Never clean "history" dirs: the crate would delete the dirs of masters other
+            // hosts (or other servers) are opening at that very moment. `Fleet` prunes the
+            // directories of dead servers instead.
+            .clean_history_control_directory(false)
             .config_file(&config_file)
             .connect_timeout(settings.connect_timeout)
             .server_alive_interval(Duration::from_secs(5));
@@ -95,7 +98,7 @@ impl SshExec {
         let s = tokio::time::timeout(deadline, self.builder.connect_mux(&self.destination))
             .await
             .map_err(|_| ExecError::Unreachable(format!("connect timed out after {deadline:?}")))?
-            .map_err(|e| ExecError::Unreachable(one_line(&e.to_string())))?;
+            .map_err(|e| ExecError::Unreachable(one_line(&chain(&e))))?;
         tracing::info!(host = %self.host, "ssh master open");
         let s = Arc::new(s);
         *slot = Some(s.clone());
@@ -228,6 +231,18 @@ Host *\n\
 fn restrict(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// An error with its causes: openssh's top-level message ("failed to connect to the remote
+/// host") hides the part a person needs ("Permission denied", "Host key verification failed").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
 }
 
 fn one_line(s: &str) -> String {

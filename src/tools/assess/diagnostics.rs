@@ -47,6 +47,8 @@ pub struct Output {
     /// The load balancer's health check, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<HealthCheck>,
+    /// External dependencies (e.g. the Telegram API), checked once from this server.
+    pub endpoints: Vec<HealthCheck>,
     /// Every finding that is not `ok`, worst first, as `host: check: message`.
     pub problems: Vec<String>,
 }
@@ -127,7 +129,14 @@ impl Tool for RunDiagnostics {
             let pattern = pattern.clone();
             async move { diagnose(&ctx, &host, &pattern).await }
         });
-        let (results, load_balancer) = tokio::join!(per_host, lb);
+        let endpoints = futures::future::join_all(
+            ctx.config
+                .diagnostics
+                .endpoints
+                .iter()
+                .map(|ep| endpoint(&ctx, ep)),
+        );
+        let (results, load_balancer, endpoints) = tokio::join!(per_host, lb, endpoints);
 
         let mut problems: Vec<(Severity, String)> = Vec::new();
         for r in &results {
@@ -161,11 +170,19 @@ impl Tool for RunDiagnostics {
                 .map_or(c.detail.clone(), |s| format!("HTTP {s}"));
             problems.push((Severity::Critical, format!("load_balancer: health: {why}")));
         }
+        for c in endpoints.iter().filter(|c| !c.healthy) {
+            let why = c
+                .status_code
+                .map_or(c.detail.clone(), |s| format!("HTTP {s}"));
+            // An external dependency down degrades the service; it is not the fleet's fault.
+            problems.push((Severity::Warn, format!("{}: endpoint: {why}", c.service)));
+        }
         problems.sort_by_key(|p| std::cmp::Reverse(p.0));
         Ok(Output {
             overall: problems.first().map_or(Severity::Ok, |p| p.0),
             hosts: results,
             load_balancer,
+            endpoints,
             problems: problems.into_iter().map(|p| p.1).collect(),
         })
     }
@@ -353,6 +370,24 @@ fn grade(
         ));
     }
     f
+}
+
+/// One external endpoint; the shown URL keeps its `{secret:…}` placeholders.
+async fn endpoint(ctx: &Ctx, ep: &crate::config::Endpoint) -> HealthCheck {
+    match ep.resolved_url(&ctx.config.secrets) {
+        Ok(url) => HealthCheck {
+            url: ep.url.clone(),
+            ..check(ctx, &ep.name, &url, None).await
+        },
+        Err(e) => HealthCheck {
+            service: ep.name.clone(),
+            url: ep.url.clone(),
+            healthy: false,
+            status_code: None,
+            latency_ms: 0,
+            detail: e,
+        },
+    }
 }
 
 fn keep_last<T>(v: &mut Vec<T>, n: usize) {
