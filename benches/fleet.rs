@@ -51,7 +51,7 @@ fn main() {
             .call("check_service_status", args(json!({})))
             .await
             .unwrap();
-        let mut time = |name: &str, tool: &'static str, a: Value| {
+        let time = |name: &str, tool: &'static str, a: Value| {
             let engine = &engine;
             let name = name.to_string();
             async move {
