@@ -2,6 +2,7 @@
 //! only in headers of these requests — never on a remote command line, where `ps` would show
 //! them.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::ExecError;
@@ -42,26 +43,40 @@ pub struct HttpReply {
 }
 
 /// Shared client: connection pooling makes repeated checks of the same endpoint cheap.
+/// Built on first use: loading the system's CA roots costs milliseconds that `initialize`
+/// should not wait for.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    inner: Arc<OnceLock<reqwest::Client>>,
     cap: usize,
 }
 
 impl HttpClient {
     pub fn new(cap: usize) -> anyhow::Result<Self> {
-        let inner = reqwest::Client::builder()
+        Ok(Self {
+            inner: Arc::new(OnceLock::new()),
+            cap,
+        })
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, ExecError> {
+        if let Some(c) = self.inner.get() {
+            return Ok(c);
+        }
+        let built = reqwest::Client::builder()
             .user_agent(concat!("runbook-mcp/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .build()?;
-        Ok(Self { inner, cap })
+            .build()
+            .map_err(|e| ExecError::Failed(format!("HTTP client: {e}")))?;
+        Ok(self.inner.get_or_init(|| built))
     }
 
     pub async fn send(&self, req: &HttpRequest) -> Result<HttpReply, ExecError> {
         let started = Instant::now();
+        let client = self.client()?;
         let work = async {
-            let mut b = self.inner.request(req.method.clone(), &req.url);
+            let mut b = client.request(req.method.clone(), &req.url);
             for (k, v) in &req.headers {
                 b = b.header(k.as_str(), v.as_str());
             }

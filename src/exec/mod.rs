@@ -113,22 +113,12 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let mut execs = BTreeMap::new();
-        // One control directory per server process: several servers may share a state dir
-        // (one stdio server per editor window) and must not touch each other's sockets.
-        let ssh_root = config.server.state_dir.join("ssh");
-        let ssh_dir = ssh_root.join(format!("ctl-{}", std::process::id()));
-        if config
-            .hosts
-            .iter()
-            .any(|h| matches!(h.target, Target::Ssh(_)))
-        {
-            prune_dead_control_dirs(&ssh_root);
-        }
+        let ssh_dir = Arc::new(ssh::ControlDir::new(&config.server.state_dir));
         for h in &config.hosts {
             let exec = match &h.target {
                 Target::Local => HostExec::Local(local::LocalExec::new(h.sudo)),
                 Target::Ssh(t) => {
-                    let ssh = ssh::SshExec::new(&h.name, t, h.sudo, &config.ssh, &ssh_dir)?;
+                    let ssh = ssh::SshExec::new(&h.name, t, h.sudo, &config.ssh, ssh_dir.clone());
                     HostExec::Ssh(Box::new(ssh))
                 }
             };
@@ -184,22 +174,6 @@ impl Fleet {
         match self.execs.get(host) {
             Some(e) => e.connect().await,
             None => Err(ExecError::Failed(format!("no executor for host {host}"))),
-        }
-    }
-}
-
-/// Removes `ctl-<pid>` directories whose server process is gone (crashed or killed).
-fn prune_dead_control_dirs(root: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("ctl-")) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }

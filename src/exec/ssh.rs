@@ -29,6 +29,7 @@ pub struct SshExec {
     sudo: bool,
     session: Mutex<Option<Arc<Session>>>,
     slots: tokio::sync::Semaphore,
+    dir: Arc<ControlDir>,
 }
 
 impl SshExec {
@@ -37,19 +38,16 @@ impl SshExec {
         t: &SshTarget,
         sudo: bool,
         settings: &SshSettings,
-        control_dir: &Path,
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(control_dir)?;
-        restrict(control_dir)?;
-        let config_file = write_ssh_config(control_dir)?;
+        dir: Arc<ControlDir>,
+    ) -> Self {
         let mut b = SessionBuilder::default();
         b.known_hosts_check(KnownHosts::Strict)
-            .control_directory(control_dir)
+            .control_directory(&dir.path)
             // Never clean "history" dirs: the crate would delete the dirs of masters other
-            // hosts (or other servers) are opening at that very moment. `Fleet` prunes the
-            // directories of dead servers instead.
+            // hosts (or other servers) are opening at that very moment. `ControlDir` prunes
+            // the directories of dead servers instead.
             .clean_history_control_directory(false)
-            .config_file(&config_file)
+            .config_file(dir.path.join(CONFIG_NAME))
             .connect_timeout(settings.connect_timeout)
             .server_alive_interval(Duration::from_secs(5));
         if let Ok(n) = usize::try_from(settings.control_persist.as_secs())
@@ -72,7 +70,7 @@ impl SshExec {
         if !t.proxy_jump.is_empty() {
             b.jump_hosts(&t.proxy_jump);
         }
-        Ok(Self {
+        Self {
             host: name.into(),
             destination: t.host.clone(),
             builder: b,
@@ -80,7 +78,8 @@ impl SshExec {
             sudo,
             session: Mutex::new(None),
             slots: tokio::sync::Semaphore::new(MAX_SESSIONS),
-        })
+            dir,
+        }
     }
 
     pub async fn connect(&self) -> Result<(), ExecError> {
@@ -94,6 +93,7 @@ impl SshExec {
         if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
+        self.dir.ensure().map_err(ExecError::Failed)?;
         let deadline = self.connect_timeout + GRACE;
         let s = tokio::time::timeout(deadline, self.builder.connect_mux(&self.destination))
             .await
@@ -204,10 +204,69 @@ impl From<RunError> for ExecError {
     }
 }
 
+const CONFIG_NAME: &str = "ssh_config";
+
+/// This server's ssh control directory, `<state>/ssh/ctl-<pid>`: one per server process, since
+/// several servers may share a state dir (one stdio server per editor window) and must never
+/// touch each other's sockets. Created on the first connection, not at start-up.
+pub struct ControlDir {
+    root: PathBuf,
+    path: PathBuf,
+    ready: std::sync::OnceLock<Result<(), String>>,
+}
+
+impl ControlDir {
+    pub fn new(state_dir: &Path) -> Self {
+        let root = state_dir.join("ssh");
+        let path = root.join(format!("ctl-{}", std::process::id()));
+        Self {
+            root,
+            path,
+            ready: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn ensure(&self) -> Result<(), String> {
+        self.ready
+            .get_or_init(|| {
+                prune_dead(&self.root);
+                std::fs::create_dir_all(&self.path)
+                    .and_then(|()| restrict(&self.path))
+                    .and_then(|()| write_ssh_config(&self.path.join(CONFIG_NAME)))
+                    .map_err(|e| format!("ssh control directory {}: {e}", self.path.display()))
+            })
+            .clone()
+    }
+}
+
+impl Drop for ControlDir {
+    /// The last executor is gone (its masters closed first): leave nothing behind.
+    fn drop(&mut self) {
+        if self.ready.get().is_some() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes the `ctl-<pid>` directories of servers that are gone (crashed or killed).
+fn prune_dead(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("ctl-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Our own ssh_config: used instead of `~/.ssh/config` so the user's settings never change
 /// what runs. curve25519 first: a new connection costs 0.13 s instead of 0.19 s.
-fn write_ssh_config(dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = dir.join("ssh_config");
+fn write_ssh_config(path: &Path) -> std::io::Result<()> {
     let text = "# written by runbook-mcp; replaces the user's ~/.ssh/config for its connections\n\
 Host *\n\
   BatchMode yes\n\
@@ -223,8 +282,7 @@ Host *\n\
   ServerAliveCountMax 3\n\
   KexAlgorithms ^curve25519-sha256,curve25519-sha256@libssh.org\n\
   LogLevel ERROR\n";
-    std::fs::write(&path, text)?;
-    Ok(path)
+    std::fs::write(path, text)
 }
 
 /// Control sockets grant command execution on the fleet: only our user may reach them.
