@@ -100,3 +100,63 @@ async fn read_only_mode_still_offers_every_read_tool() {
     assert!(tools.iter().any(|t| t.name == "run_diagnostics"));
     client.cancel().await.unwrap();
 }
+
+/// The command line for scripts: `call`, `check-config`, `config-schema`.
+#[test]
+fn cli_call_check_config_and_schema() {
+    use std::process::Command;
+    let run = |args: &[&str]| {
+        Command::new(common::bin())
+            .args(args)
+            .env_remove("RUNBOOK_MCP_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "call",
+        "check_system_resources",
+        "--arg",
+        "hosts=local",
+        "--arg",
+        "top=3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hosts"][0]["host"], "local");
+    assert_eq!(
+        v["hosts"][0]["result"]["top_processes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let out = run(&["call", "check_system_resources", "--arg", "hosts=nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`hosts[0]`") && err.contains("unknown host `nowhere`"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("fleet.toml");
+    std::fs::write(&bad, "[hosts.a]\nsudoo = true\n").unwrap();
+    let out = run(&["--config", bad.to_str().unwrap(), "check-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fleet.toml")
+            && err.contains("line 2")
+            && err.contains("unknown field `sudoo`"),
+        "{err}"
+    );
+
+    let out = run(&["config-schema"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["properties"]["hosts"].is_object());
+}

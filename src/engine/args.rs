@@ -111,6 +111,44 @@ impl JsonSchema for Name {
     }
 }
 
+/// `hosts`/`services` fields: a list of names, also accepted as one bare name (`"mcp-01"`), a
+/// common slip of models and the natural form on the command line (`--arg hosts=mcp-01`).
+pub fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Name>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Vec<Name>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of names")
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            check_token(v).map_err(E::custom)?;
+            Ok(Some(vec![Name(v.to_string())]))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(n) = seq.next_element::<Name>()? {
+                out.push(n);
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +158,7 @@ mod tests {
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct P {
+        #[serde(default, deserialize_with = "names")]
         hosts: Option<Vec<Name>>,
         lines: Option<u32>,
     }
@@ -142,6 +181,14 @@ mod tests {
         let e = err(json!({"hosts": ["--help"]}));
         assert_eq!(e.field.as_deref(), Some("hosts[0]"));
         assert!(e.message.contains("would be read as an option"));
+
+        let e = err(json!({"hosts": "a|b"}));
+        assert_eq!(e.field.as_deref(), Some("hosts"));
+        let Value::Object(m) = json!({"hosts": "mcp-01"}) else {
+            panic!()
+        };
+        let p: P = parse(m).unwrap();
+        assert_eq!(p.hosts.unwrap()[0].as_str(), "mcp-01");
 
         let e = err(json!({"lines": "many"}));
         assert_eq!(e.field.as_deref(), Some("lines"));

@@ -19,7 +19,7 @@ pub struct GetBridgeStatus;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host running a bridge.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
 }
 

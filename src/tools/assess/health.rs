@@ -19,10 +19,10 @@ pub struct CheckHealth;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
     /// Service names; default: every service with a health URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub services: Option<Vec<Name>>,
     /// Also check the load balancer's health URL (default true).
     #[serde(default = "yes")]

@@ -24,7 +24,7 @@ const MAX_SCAN: u64 = 16 << 20;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host running the service.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
     /// Service whose log to read; default: the first service with log files configured.
     #[serde(default)]

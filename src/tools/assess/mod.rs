@@ -13,3 +13,4 @@ pub use health::CheckHealth;
 pub use logs::GetRecentLogs;
 pub use resources::CheckSystemResources;
 pub use services::CheckServiceStatus;
+pub(crate) use services::state_word;

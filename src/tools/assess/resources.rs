@@ -19,7 +19,7 @@ pub struct CheckSystemResources;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
     /// How many processes to list, by CPU use (default 10, at most 50).
     #[serde(default = "ten")]

@@ -20,10 +20,10 @@ pub struct CheckServiceStatus;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
     /// Service names from the inventory; default: every service of each host.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub services: Option<Vec<Name>>,
 }
 
@@ -266,7 +266,7 @@ fn parse_status(m: Manager, stdout: &str, units: &[&str]) -> Vec<ServiceStatus> 
     }
 }
 
-pub(super) fn state_word(s: ServiceState) -> &'static str {
+pub(crate) fn state_word(s: ServiceState) -> &'static str {
     match s {
         ServiceState::Running => "running",
         ServiceState::Stopped => "stopped",

@@ -3,6 +3,10 @@
 //! recent errors, security events and performance metrics — plus the load balancer, graded
 //! into findings. Every command of a host runs concurrently over its one ssh connection.
 
+mod sections;
+
+use sections::{endpoint, grade, health_checks, keep_last, log_events, metric_samples};
+
 use std::sync::Arc;
 
 use regex::Regex;
@@ -12,14 +16,13 @@ use serde::{Deserialize, Serialize};
 use super::health::{HealthCheck, check};
 use super::resources::{Resources, collect};
 use super::services::{ServiceStatus, statuses};
-use crate::analyze::findings::{self, Finding, Severity};
-use crate::analyze::logs::{self, parse_line};
-use crate::analyze::metrics_text::{self, Sample};
+use crate::analyze::findings::{Finding, Severity};
+use crate::analyze::metrics_text::Sample;
 use crate::analyze::resources::{ListeningSocket, ProcessInfo, parse_ss_listening};
 use crate::config::{Host, Service};
 use crate::engine::fanout::{self, HostResult};
 use crate::engine::{Ctx, Effect, Name, Tool, ToolError, ToolMeta, Toolset};
-use crate::exec::{Cmd, ExecError, HttpRequest};
+use crate::exec::{Cmd, ExecError};
 
 pub struct RunDiagnostics;
 
@@ -34,7 +37,7 @@ const TOP_PROCESSES: usize = 10;
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Inventory host names; default: every host.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::engine::args::names")]
     pub hosts: Option<Vec<Name>>,
 }
 
@@ -188,8 +191,12 @@ impl Tool for RunDiagnostics {
     }
 
     fn summary(out: &Output) -> String {
-        let mut s =
-            format!("{:?}: {}", out.overall, fanout::hosts_line(&out.hosts)).to_uppercase_first();
+        let word = match out.overall {
+            Severity::Ok => "OK",
+            Severity::Warn => "WARN",
+            Severity::Critical => "CRITICAL",
+        };
+        let mut s = format!("{word}: {}", fanout::hosts_line(&out.hosts));
         if let Some(lb) = &out.load_balancer {
             s.push_str(if lb.healthy {
                 "; load balancer healthy"
@@ -216,20 +223,6 @@ impl Tool for RunDiagnostics {
 
     fn is_error(out: &Output) -> bool {
         out.hosts.iter().all(|h| !h.is_ok())
-    }
-}
-
-trait UpperFirst {
-    fn to_uppercase_first(self) -> String;
-}
-
-impl UpperFirst for String {
-    fn to_uppercase_first(self) -> String {
-        let lower = self.to_lowercase();
-        let mut c = lower.chars();
-        c.next().map_or(String::new(), |f| {
-            f.to_uppercase().collect::<String>() + c.as_str()
-        })
     }
 }
 
@@ -301,180 +294,4 @@ async fn diagnose(ctx: &Ctx, host: &Host, pattern: &Regex) -> Result<HostDiagnos
         security_events,
         metrics,
     })
-}
-
-fn grade(
-    services: &[ServiceStatus],
-    health: &[HealthCheck],
-    r: &Resources,
-    errors: &[LogEvent],
-    security: &[LogEvent],
-) -> Vec<Finding> {
-    let mut f = Vec::new();
-    for s in services {
-        f.push(Finding::new(
-            "services",
-            &s.service,
-            findings::grade_service(s.state),
-            format!("{} ({})", super::services::state_word(s.state), s.detail),
-        ));
-    }
-    for h in health {
-        let what = h.status_code.map_or_else(
-            || h.detail.clone(),
-            |c| format!("HTTP {c} in {} ms", h.latency_ms),
-        );
-        f.push(Finding::new(
-            "health",
-            &h.service,
-            findings::grade_http(h.status_code),
-            what,
-        ));
-    }
-    f.push(Finding::new(
-        "resources",
-        "load",
-        findings::grade_load(r.load.load1, r.cpus),
-        format!("load {:.2} on {} cpu(s)", r.load.load1, r.cpus),
-    ));
-    f.push(Finding::new(
-        "resources",
-        "memory",
-        findings::grade_memory(r.memory.used_percent),
-        format!("{:.0}% used", r.memory.used_percent),
-    ));
-    for d in &r.disks {
-        let Some(pct) = d.used_percent else { continue };
-        f.push(Finding::new(
-            "resources",
-            format!("disk {}", d.mounted_on),
-            findings::grade_disk(pct),
-            format!("{pct:.0}% used"),
-        ));
-    }
-    f.push(Finding::new(
-        "logs",
-        "recent errors",
-        findings::grade_error_count(errors.len() as u64),
-        format!(
-            "{} error line(s) in the last {LOG_TAIL} lines",
-            errors.len()
-        ),
-    ));
-    if !security.is_empty() {
-        f.push(Finding::new(
-            "logs",
-            "security events",
-            Severity::Warn,
-            format!("{} recent security event(s)", security.len()),
-        ));
-    }
-    f
-}
-
-/// One external endpoint; the shown URL keeps its `{secret:…}` placeholders.
-async fn endpoint(ctx: &Ctx, ep: &crate::config::Endpoint) -> HealthCheck {
-    match ep.resolved_url(&ctx.config.secrets) {
-        Ok(url) => HealthCheck {
-            url: ep.url.clone(),
-            ..check(ctx, &ep.name, &url, None).await
-        },
-        Err(e) => HealthCheck {
-            service: ep.name.clone(),
-            url: ep.url.clone(),
-            healthy: false,
-            status_code: None,
-            latency_ms: 0,
-            detail: e,
-        },
-    }
-}
-
-fn keep_last<T>(v: &mut Vec<T>, n: usize) {
-    let cut = v.len().saturating_sub(n);
-    v.drain(..cut);
-}
-
-async fn health_checks(ctx: &Ctx, host: &Host, services: &[Service]) -> Vec<HealthCheck> {
-    let checks = services.iter().filter_map(|s| {
-        let url = Service::url_for(s.health_url.as_deref()?, host);
-        Some(async move { check(ctx, &s.name, &url, s.api_key_secret.as_deref()).await })
-    });
-    futures::future::join_all(checks).await
-}
-
-/// Errors of the application logs and security events of the security logs (newest last).
-async fn log_events(
-    ctx: &Ctx,
-    host: &Host,
-    services: &[Service],
-) -> (Vec<LogEvent>, Vec<LogEvent>) {
-    let reads = services.iter().flat_map(|s| {
-        ["application", "security"]
-            .into_iter()
-            .filter_map(move |kind| {
-                let path = s.logs.get(kind)?.clone();
-                Some(async move {
-                    let cmd = Cmd::new([
-                        "tail".to_string(),
-                        "-n".into(),
-                        LOG_TAIL.into(),
-                        "--".into(),
-                        path,
-                    ])
-                    .privileged();
-                    let out = ctx.fleet.run(host, &cmd).await.ok()?;
-                    Some((s.name.clone(), kind, out.stdout))
-                })
-            })
-    });
-    let mut errors = Vec::new();
-    let mut security = Vec::new();
-    for (service, kind, text) in futures::future::join_all(reads).await.into_iter().flatten() {
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let e = parse_line(line);
-            let keep = if kind == "application" {
-                logs::is_error(&e)
-            } else {
-                logs::is_security_event(&e)
-            };
-            if keep {
-                let ev = LogEvent {
-                    service: service.clone(),
-                    timestamp: e.timestamp.clone(),
-                    message: e.message.clone(),
-                };
-                if kind == "application" {
-                    errors.push(ev)
-                } else {
-                    security.push(ev)
-                }
-            }
-        }
-    }
-    (errors, security)
-}
-
-async fn metric_samples(ctx: &Ctx, host: &Host, services: &[Service]) -> Vec<Sample> {
-    let reads = services.iter().filter_map(|s| {
-        let url = Service::url_for(s.metrics_url.as_deref()?, host);
-        Some(async move {
-            let mut req = HttpRequest::get(url, ctx.config.server.http_timeout);
-            if let Some(k) = s
-                .api_key_secret
-                .as_deref()
-                .and_then(|k| ctx.config.secrets.get(k).ok())
-            {
-                req = req.header("X-API-Key", k);
-            }
-            let reply = ctx.http.send(&req).await.ok()?;
-            metrics_text::parse_samples(&reply.body, metrics_text::RUNBOOK_METRIC_PREFIXES).ok()
-        })
-    });
-    futures::future::join_all(reads)
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect()
 }
