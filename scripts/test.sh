@@ -15,7 +15,21 @@ t0=$(date +%s)
 lab/lab.sh install
 cargo build --bins --features lab
 export RUNBOOK_DEMO_BIN="$PWD/target/debug/cctelegram-demo"
+lab_config="${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}/runbook-mcp.toml"
 trap 'lab/lab.sh stop' EXIT
 lab/lab.sh start
-cargo test --no-fail-fast --features lab -- "$@"
+status=0
+cargo test --no-fail-fast --features lab -- "$@" || status=$?
+
+# An independent client: the official Python MCP SDK (pinned) against the same lab.
+venv=target/pyclient
+if ! cmp -s tests/clients/requirements.txt "$venv/requirements.txt"; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
+    cp tests/clients/requirements.txt "$venv/requirements.txt"
+fi
+"$venv/bin/python" tests/clients/python_check.py target/debug/runbook-mcp "$lab_config" || status=$?
+
+[ "$status" = 0 ] || { echo "scripts/test.sh: FAILED" >&2; exit "$status"; }
 echo "scripts/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

@@ -192,12 +192,16 @@ impl Tool for QueryMetrics {
         let mut top: Vec<&Series> = out.series.iter().filter(|x| x.value.is_some()).collect();
         top.sort_by(|a, b| val(b).total_cmp(&val(a)));
         for x in top.iter().take(6) {
-            let label = x
-                .labels
-                .get("host")
-                .or_else(|| x.labels.get("instance"))
-                .cloned()
-                .unwrap_or_else(|| "{}".into());
+            // `host job` when both exist: one host has several series (node, app, bridge).
+            let label = match (
+                x.labels.get("host").or_else(|| x.labels.get("instance")),
+                x.labels.get("job"),
+            ) {
+                (Some(h), Some(j)) => format!("{h} {j}"),
+                (Some(h), None) => h.clone(),
+                (None, Some(j)) => j.clone(),
+                (None, None) => "{}".into(),
+            };
             s.push_str(&format!("; {label}: {}", fmt_num(val(x))));
             if let Some(st) = &x.stats {
                 s.push_str(&format!(" (max {})", fmt_num(st.max)));
