@@ -151,3 +151,78 @@ async fn dropping_caches_does_not_make_services_look_dead() {
     assert_eq!(ok(&r)["down"], json!([]), "after drop_caches: {}", text(&r));
     client.cancel().await.unwrap();
 }
+
+/// ssh master processes of this test process's engine for `dest` (their command line names our
+/// control directory, `ctl-<pid>/`, and the destination).
+fn masters(dest: &str) -> Vec<u32> {
+    let marker = format!("ctl-{}/", std::process::id());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("ssh"))
+            && args.iter().any(|a| a == "-M")
+            && args.iter().any(|a| a.contains(&marker))
+            && args.last().is_some_and(|a| a == dest)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_dead_ssh_master_is_reopened_on_the_next_call() {
+    use runbook_mcp::config::Config;
+    use runbook_mcp::engine::{Engine, Mode};
+    let _g = SERIAL.lock().await;
+    let engine = Engine::new(Config::load(Some(&lab_config())).unwrap(), Mode::default()).unwrap();
+    let args = json!({"hosts": ["mcp-01"]}).as_object().cloned();
+    let out = engine
+        .call("check_service_status", args.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        out.structured["hosts"][0]["status"], "ok",
+        "{}",
+        out.summary
+    );
+    let before = masters("10.200.0.11");
+    assert_eq!(before.len(), 1, "one master per host: {before:?}");
+
+    std::process::Command::new("kill")
+        .arg("-9")
+        .arg(before[0].to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{}/cmdline", before[0])).exists()
+        && masters("10.200.0.11").contains(&before[0])
+    {
+        assert!(
+            Instant::now() < deadline,
+            "master {} did not die",
+            before[0]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let out = engine.call("check_service_status", args).await.unwrap();
+    assert_eq!(
+        out.structured["hosts"][0]["status"], "ok",
+        "after the master died: {}",
+        out.summary
+    );
+    let after = masters("10.200.0.11");
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after[0], before[0], "a new master was opened");
+}
