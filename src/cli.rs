@@ -53,6 +53,35 @@ pub enum Command {
     Doctor,
     /// Print the JSON Schema of the configuration file.
     ConfigSchema,
+    /// List pending approval requests with their plans (`--all`: every record).
+    Approvals {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a pending request (interactive terminal only; destructive: type the target).
+    Approve {
+        /// Request id, e.g. A-1f2e3d4c.
+        id: String,
+    },
+    /// Deny a pending request (interactive terminal only).
+    Deny {
+        id: String,
+        /// Why (shown to the assistant and written to the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stop every mutating action until `unfreeze`.
+    Freeze {
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the change freeze (interactive terminal only).
+    Unfreeze,
+    /// The audit log: `show` or `verify`.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
     /// Write or check the published tool contracts (`tools/*.json`, README tool table).
     Contract {
         /// Repository root.
@@ -62,6 +91,18 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Print the log, one line per record.
+    Show {
+        /// Only the last N records.
+        #[arg(long)]
+        tail: Option<usize>,
+    },
+    /// Check the hash chain against the head file; list intents with no outcome.
+    Verify,
 }
 
 pub fn main() -> ExitCode {
@@ -105,6 +146,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     match command {
+        Command::Approvals { all } => crate::operator::list(&config, all),
+        Command::Approve { id } => crate::operator::decide(&config, &id, true, None),
+        Command::Deny { id, reason } => crate::operator::decide(&config, &id, false, Some(reason)),
+        Command::Freeze { reason } => crate::operator::freeze(&config, &reason),
+        Command::Unfreeze => crate::operator::unfreeze(&config),
+        Command::Audit {
+            what: AuditCmd::Show { tail },
+        } => crate::operator::audit_show(&config, tail),
+        Command::Audit {
+            what: AuditCmd::Verify,
+        } => crate::operator::audit_verify(&config),
         Command::CheckConfig => {
             print!("{}", summarize(&config));
             Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@
 //!   masked by value.
 
 pub mod analyze;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod contract;
@@ -22,4 +23,5 @@ pub mod doctor;
 pub mod engine;
 pub mod exec;
 pub mod mcp;
+pub mod operator;
 pub mod tools;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use raw::{RawConfig, RawManager as Manager, RawRole as Role};
+pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
 
 /// The configuration compiled into the binary: the local machine only.
@@ -45,6 +45,29 @@ pub struct Config {
     /// Services, sorted by name.
     pub services: Vec<Service>,
     pub diagnostics: Diagnostics,
+    pub policy: Policy,
+    pub limits: Limits,
+    pub approval: ApprovalSettings,
+}
+
+/// Rules by tool and toolset (names checked against the registry by the engine).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub tools: BTreeMap<String, Rule>,
+    pub toolsets: BTreeMap<String, Rule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_hosts_per_call: usize,
+    pub forbidden_services: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalSettings {
+    pub ttl: Duration,
+    pub wait: Duration,
+    pub destructive_approvers: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +137,8 @@ pub struct Service {
     pub metrics_url: Option<String>,
     pub api_key_secret: Option<String>,
     pub logs: BTreeMap<String, String>,
+    pub rate_limit_file: Option<String>,
+    pub tmp_pattern: Option<String>,
 }
 
 #[derive(Debug, Clone)]

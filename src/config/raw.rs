@@ -34,6 +34,64 @@ pub struct RawConfig {
     /// What `run_diagnostics` looks at beyond the services.
     #[serde(default)]
     pub diagnostics: RawDiagnostics,
+    /// Which tools run, need approval, or are refused.
+    #[serde(default)]
+    pub policy: RawPolicy,
+    /// Blast-radius limits, checked before any approval is asked.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// How approvals are asked for and how long they live.
+    #[serde(default)]
+    pub approval: RawApproval,
+}
+
+/// A policy decision.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RawRule {
+    /// Runs without asking (not allowed for destructive tools).
+    Allow,
+    /// Runs after a human approved the exact plan.
+    Approve,
+    /// Never runs (and is hidden).
+    Deny,
+}
+
+/// Policy per tool and per toolset; a tool's own rule wins. Defaults: `read` and `record`
+/// tools allow, every other effect approve.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// Rules by tool name, e.g. `{ reload_nginx = "allow", restart_database = "deny" }`.
+    #[serde(default)]
+    pub tools: BTreeMap<String, RawRule>,
+    /// Rules by toolset, e.g. `{ database = "deny" }`.
+    #[serde(default)]
+    pub toolsets: BTreeMap<String, RawRule>,
+}
+
+/// Blast-radius limits.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Most hosts one mutating call may touch (default 1).
+    pub max_hosts_per_call: Option<usize>,
+    /// Services no tool may change.
+    #[serde(default)]
+    pub forbidden_services: Vec<String>,
+}
+
+/// Approval settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApproval {
+    /// How long an approval request stays open, in seconds (default 600).
+    pub ttl_secs: Option<u64>,
+    /// How long a call waits for a decision before answering `pending`, in seconds (default
+    /// 45: client request timeouts are often 60 s).
+    pub wait_secs: Option<u64>,
+    /// Distinct operators who must approve a destructive action (default 1).
+    pub destructive_approvers: Option<u8>,
 }
 
 /// Server-wide settings.
@@ -150,6 +208,11 @@ pub struct RawService {
     /// Its log files by kind (`application`, `security`, ...), as absolute paths on the host.
     #[serde(default)]
     pub logs: BTreeMap<String, String>,
+    /// nginx only: the file holding `limit_req_zone ... rate=Nr/s` (for `adjust_rate_limit`).
+    pub rate_limit_file: Option<String>,
+    /// Temporary files the service leaves in `/tmp`, as a `find -name` pattern (e.g.
+    /// `cctelegram-*`), removed by `restart_service` with `clean_tmp` while it is stopped.
+    pub tmp_pattern: Option<String>,
 }
 
 /// Service managers runbook-mcp can drive.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::raw::{RawConfig, RawHost, RawSecret, RawService};
 use super::{
-    Config, ConfigError, Diagnostics, Endpoint, Host, LoadBalancer, Prometheus, Secrets,
-    ServerSettings, Service, SshSettings, SshTarget, Target,
+    ApprovalSettings, Config, ConfigError, Diagnostics, Endpoint, Host, Limits, LoadBalancer,
+    Policy, Prometheus, Secrets, ServerSettings, Service, SshSettings, SshTarget, Target,
 };
 
 const DEFAULT_COMMAND_TIMEOUT: u64 = 10;
@@ -184,6 +184,50 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         diagnostics.endpoints.push(ep);
     }
 
+    for (i, s) in raw.limits.forbidden_services.iter().enumerate() {
+        name_ok(&cx, &format!("limits.forbidden_services[{i}]"), s)?;
+    }
+    let limits = Limits {
+        max_hosts_per_call: match raw.limits.max_hosts_per_call.unwrap_or(1) {
+            n @ 1..=1000 => n,
+            n => {
+                return Err(cx.err(
+                    "limits.max_hosts_per_call",
+                    format!("{n} is out of range 1..=1000"),
+                ));
+            }
+        },
+        forbidden_services: raw.limits.forbidden_services,
+    };
+    let approval = ApprovalSettings {
+        ttl: match raw.approval.ttl_secs.unwrap_or(600) {
+            n @ 1..=86_400 => Duration::from_secs(n),
+            n => {
+                return Err(cx.err(
+                    "approval.ttl_secs",
+                    format!("{n} is out of range 1..=86400"),
+                ));
+            }
+        },
+        wait: match raw.approval.wait_secs.unwrap_or(45) {
+            n @ 0..=300 => Duration::from_secs(n),
+            n => return Err(cx.err("approval.wait_secs", format!("{n} is out of range 0..=300"))),
+        },
+        destructive_approvers: match raw.approval.destructive_approvers.unwrap_or(1) {
+            n @ 1..=3 => n,
+            n => {
+                return Err(cx.err(
+                    "approval.destructive_approvers",
+                    format!("{n} is out of range 1..=3"),
+                ));
+            }
+        },
+    };
+    let policy = Policy {
+        tools: raw.policy.tools,
+        toolsets: raw.policy.toolsets,
+    };
+
     Ok(Config {
         source: file.into(),
         server,
@@ -194,6 +238,9 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         hosts,
         services,
         diagnostics,
+        policy,
+        limits,
+        approval,
     })
 }
 
@@ -285,6 +332,25 @@ fn resolve_service(
         name_ok(cx, &format!("{field}.logs.{kind}"), kind)?;
         path_ok(cx, &format!("{field}.logs.{kind}"), path)?;
     }
+    if let Some(f) = &s.rate_limit_file {
+        path_ok(cx, &format!("{field}.rate_limit_file"), f)?;
+    }
+    if let Some(p) = &s.tmp_pattern {
+        // A `find -name` pattern: one path component, never a path or an option.
+        let ok = !p.is_empty()
+            && !p.starts_with('-')
+            && !p.contains('/')
+            && !p.contains("..")
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-*?".contains(c))
+            && p.chars().any(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(cx.err(
+                format!("{field}.tmp_pattern"),
+                "must be a file-name pattern like `cctelegram-*` (letters, digits, `_.-*?`)",
+            ));
+        }
+    }
     Ok(Service {
         name,
         unit,
@@ -295,6 +361,8 @@ fn resolve_service(
         metrics_url: s.metrics_url,
         api_key_secret: s.api_key_secret,
         logs: s.logs,
+        rate_limit_file: s.rate_limit_file,
+        tmp_pattern: s.tmp_pattern,
     })
 }
 

@@ -39,6 +39,11 @@ impl Secrets {
             .map(|(k, v)| (k.as_str(), v.as_ref().map(|_| ()).map_err(String::as_str)))
     }
 
+    /// Every loaded value (for the audit log's masking).
+    pub fn values(&self) -> Vec<String> {
+        self.values.values().flatten().cloned().collect()
+    }
+
     /// Replaces every secret value found in `text` by `****`.
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_string();

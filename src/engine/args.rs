@@ -77,6 +77,11 @@ impl Name {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A name from the code itself (a default), not from input.
+    pub(crate) fn trusted(s: &'static str) -> Self {
+        Name(s.to_string())
+    }
 }
 
 impl fmt::Display for Name {
@@ -147,6 +152,11 @@ pub fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Name>>, D::Er
         }
     }
     d.deserialize_any(V)
+}
+
+/// Required `hosts` of mutating tools: a list, or one bare name.
+pub fn names_required<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> {
+    Ok(names(d)?.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -15,11 +15,44 @@ pub enum ErrorCode {
     Unavailable,
     /// The server itself failed.
     Internal,
+    /// The gate refused to run a mutating action; `reason` says why.
+    Refused,
+}
+
+/// Why the gate refused (the reason code the model sees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    Declined,
+    Cancelled,
+    Expired,
+    Denied,
+    Pending,
+    Frozen,
+    Busy,
+    BlastRadius,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Declined => "declined",
+            Refusal::Cancelled => "cancelled",
+            Refusal::Expired => "expired",
+            Refusal::Denied => "denied",
+            Refusal::Pending => "pending",
+            Refusal::Frozen => "frozen",
+            Refusal::Busy => "busy",
+            Refusal::BlastRadius => "blast_radius",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolError {
     pub code: ErrorCode,
+    /// Set when `code` is `Refused`.
+    pub refusal: Option<Refusal>,
     /// The offending argument, as a path (`hosts[1]`).
     pub field: Option<String>,
     pub message: String,
@@ -29,6 +62,7 @@ impl ToolError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::InvalidArgument,
+            refusal: None,
             field: Some(field.into()),
             message: message.into(),
         }
@@ -37,6 +71,7 @@ impl ToolError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::Unavailable,
+            refusal: None,
             field: None,
             message: message.into(),
         }
@@ -45,6 +80,16 @@ impl ToolError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::Internal,
+            refusal: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn refused(reason: Refusal, message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::Refused,
+            refusal: Some(reason),
             field: None,
             message: message.into(),
         }
@@ -53,6 +98,7 @@ impl ToolError {
     pub fn unknown_tool(name: &str) -> Self {
         Self {
             code: ErrorCode::UnknownTool,
+            refusal: None,
             field: None,
             message: format!(
                 "unknown tool `{name}`; list the tools to see what this server offers"
@@ -75,6 +121,13 @@ impl fmt::Display for ToolError {
                 self.message
             ),
             (ErrorCode::Unavailable, _) => write!(f, "unavailable: {}", self.message),
+            (ErrorCode::Refused, _) => write!(
+                f,
+                "refused ({}): {} Nothing was changed. Do not retry blindly: a repeated call \
+                 runs only once a human has approved this exact plan.",
+                self.refusal.map_or("denied", Refusal::code),
+                self.message
+            ),
             _ => f.write_str(&self.message),
         }
     }

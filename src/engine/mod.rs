@@ -2,9 +2,16 @@
 //! arguments (unknown fields rejected, the field named), run it, and return a typed result with
 //! a one-glance summary. The MCP adapter, the CLI and tests all drive [`Engine::call`].
 
+pub mod action;
+pub mod approval;
 pub mod args;
+pub mod call;
 mod error;
 pub mod fanout;
+mod gate;
+pub mod guards;
+pub mod hooks;
+pub mod plan;
 mod tool;
 
 use std::sync::Arc;
@@ -12,7 +19,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use args::{Name, check_token};
-pub use error::{ErrorCode, ToolError};
+pub use call::{Answer, CallCtx, Outcome};
+pub use error::{ErrorCode, Refusal, ToolError};
+pub use gate::rule_for;
 pub use tool::{Annotations, Effect, Tool, ToolDef, ToolMeta, ToolOutput, Toolset, schema_of};
 
 use crate::config::Config;
@@ -23,6 +32,54 @@ pub struct Ctx {
     pub config: Config,
     pub fleet: Fleet,
     pub http: HttpClient,
+    /// Opened on the first mutating call: read-only use never touches the state directory.
+    approvals: std::sync::OnceLock<Result<Arc<approval::ApprovalStore>, String>>,
+    audit: std::sync::OnceLock<Result<Arc<crate::audit::AuditLog>, String>>,
+}
+
+impl Ctx {
+    pub fn new(config: Config, fleet: Fleet, http: HttpClient) -> Self {
+        Self {
+            config,
+            fleet,
+            http,
+            approvals: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn approvals(&self) -> Result<Arc<approval::ApprovalStore>, ToolError> {
+        self.approvals
+            .get_or_init(|| {
+                approval::ApprovalStore::open(&self.config.server.state_dir)
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        format!(
+                            "approval store in {}: {e}",
+                            self.config.server.state_dir.display()
+                        )
+                    })
+            })
+            .clone()
+            .map_err(ToolError::internal)
+    }
+
+    pub fn audit(&self) -> Result<Arc<crate::audit::AuditLog>, ToolError> {
+        self.audit
+            .get_or_init(|| {
+                let secrets = self.config.secrets.values();
+                crate::audit::AuditLog::open(&self.config.server.state_dir, secrets)
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        format!(
+                            "audit log in {}: {e}",
+                            self.config.server.state_dir.display()
+                        )
+                    })
+            })
+            .clone()
+            .map_err(ToolError::internal)
+    }
 }
 
 /// Which tools are offered.
@@ -43,11 +100,7 @@ impl Engine {
         let fleet = Fleet::new(&config)?;
         let http = HttpClient::new(config.server.output_cap)?;
         Ok(Self {
-            ctx: Arc::new(Ctx {
-                config,
-                fleet,
-                http,
-            }),
+            ctx: Arc::new(Ctx::new(config, fleet, http)),
             tools: crate::tools::registry(),
             mode,
         })
@@ -62,8 +115,17 @@ impl Engine {
         self.ctx.fleet.warm_up();
     }
 
+    /// Hidden tools are neither listed nor callable: `--read-only` hides every tool that is
+    /// not `read`/`record`, and a `deny` policy hides the tool.
     fn visible(&self, t: &ToolDef) -> bool {
-        !self.mode.read_only || t.meta.effect.is_read_only()
+        if self.mode.read_only && !t.meta.effect.is_read_only() {
+            return false;
+        }
+        let toolset = serde_json::to_value(t.meta.toolset)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        rule_for(&self.ctx, t.meta.name, &toolset, t.meta.effect) != crate::config::Rule::Deny
     }
 
     /// The tools this server offers, in registry order.
@@ -75,26 +137,51 @@ impl Engine {
         self.tools().find(|t| t.meta.name == name)
     }
 
-    /// Runs one call. A hidden tool is as unknown as a missing one.
+    /// Runs one call from the command line or a test (no client channel: approvals come from
+    /// the terminal).
     pub async fn call(
         &self,
         name: &str,
         args: Option<Map<String, Value>>,
     ) -> Result<ToolOutput, ToolError> {
+        match self.call_with(CallCtx::local("cli"), name, args).await? {
+            Outcome::Done(out) => Ok(out),
+            Outcome::InputRequired { .. } => Err(ToolError::internal(
+                "client input required, but this caller has no channel",
+            )),
+        }
+    }
+
+    /// Runs one call. A hidden tool is as unknown as a missing one.
+    pub async fn call_with(
+        &self,
+        call: CallCtx,
+        name: &str,
+        args: Option<Map<String, Value>>,
+    ) -> Result<Outcome, ToolError> {
         let tool = self
             .tool(name)
             .ok_or_else(|| ToolError::unknown_tool(name))?;
         let started = std::time::Instant::now();
         let result = tool
-            .invoke(self.ctx.clone(), args.unwrap_or_default())
+            .invoke(self.ctx.clone(), call, args.unwrap_or_default())
             .await;
         let secrets = &self.ctx.config.secrets;
+        // Secrets are masked by value on the way out, whatever produced them.
         let result = result
-            .map(|mut out| {
-                // Secrets are masked by value on the way out, whatever produced them.
-                out.summary = secrets.mask(&out.summary);
-                out.structured = mask_value(secrets, out.structured);
-                out
+            .map(|o| match o {
+                Outcome::Done(mut out) => {
+                    out.summary = secrets.mask(&out.summary);
+                    out.structured = mask_value(secrets, out.structured);
+                    Outcome::Done(out)
+                }
+                Outcome::InputRequired {
+                    request_state,
+                    message,
+                } => Outcome::InputRequired {
+                    request_state,
+                    message: secrets.mask(&message),
+                },
             })
             .map_err(|mut e| {
                 e.message = secrets.mask(&e.message);

@@ -11,10 +11,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{Ctx, ToolError, args};
+use super::action::{Action, ActionResult};
+use super::call::{CallCtx, Outcome};
+use super::{Ctx, ToolError, args, gate};
 
 /// What calling a tool can change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Reads state, changes nothing.
@@ -114,8 +116,9 @@ pub struct ToolOutput {
 
 type Invoke = fn(
     Arc<Ctx>,
+    CallCtx,
     Map<String, Value>,
-) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>>;
+) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>>;
 
 /// A registered tool, type-erased.
 #[derive(Clone)]
@@ -136,6 +139,16 @@ impl ToolDef {
         }
     }
 
+    /// A mutating tool: its calls go through the approval gate.
+    pub fn of_action<A: Action>() -> Self {
+        Self {
+            meta: A::META,
+            input_schema: schema_of::<A::Params>(true),
+            output_schema: schema_of::<ActionResult<A::Output>>(false),
+            invoke: invoke_action::<A>,
+        }
+    }
+
     pub fn annotations(&self) -> Annotations {
         self.meta.effect.annotations()
     }
@@ -143,26 +156,36 @@ impl ToolDef {
     pub(super) fn invoke(
         &self,
         ctx: Arc<Ctx>,
+        call: CallCtx,
         args: Map<String, Value>,
-    ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>> {
-        (self.invoke)(ctx, args)
+    ) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>> {
+        (self.invoke)(ctx, call, args)
     }
+}
+
+fn invoke_action<A: Action>(
+    ctx: Arc<Ctx>,
+    call: CallCtx,
+    args: Map<String, Value>,
+) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>> {
+    Box::pin(gate::run::<A>(ctx, call, args))
 }
 
 fn invoke<T: Tool>(
     ctx: Arc<Ctx>,
+    _call: CallCtx,
     args: Map<String, Value>,
-) -> Pin<Box<dyn Future<Output = Result<ToolOutput, ToolError>> + Send>> {
+) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>> {
     Box::pin(async move {
         let params: T::Params = args::parse(args)?;
         let out = T::run(ctx, params).await?;
         let structured = serde_json::to_value(&out)
             .map_err(|e| ToolError::internal(format!("result does not serialize: {e}")))?;
-        Ok(ToolOutput {
+        Ok(Outcome::Done(ToolOutput {
             summary: T::summary(&out),
             is_error: T::is_error(&out),
             structured,
-        })
+        }))
     })
 }
 

@@ -1,6 +1,7 @@
 //! The only module that knows MCP (architecture invariant: nothing else imports `rmcp`). It
 //! converts between rmcp types and the engine's, and serves the one handler over stdio.
 
+mod channels;
 mod server;
 
 pub use server::RunbookServer;

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
+use super::channels::{self, ElicitAsker, PeerProgress};
+use crate::engine::call::{CallCtx, InputRound, Outcome};
 use crate::engine::{Engine, ToolDef};
 
 const INSTRUCTIONS: &str = "runbook-mcp exposes an incident-response runbook as tools. Start with \
@@ -57,6 +59,47 @@ fn object(v: &serde_json::Value) -> JsonObject {
     v.as_object().cloned().unwrap_or_default()
 }
 
+impl RunbookServer {
+    /// Who asks and which channels this request offers for a human's decision.
+    fn call_ctx(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> CallCtx {
+        let client = context
+            .client_info()
+            .map(|i| i.name.to_string())
+            .unwrap_or_else(|| "unknown-client".into());
+        let user = crate::engine::hooks::os_user();
+        let mut call = CallCtx::local(&format!("{client}@{user}"));
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        let can_elicit = context
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
+        if modern {
+            // Server-to-client requests are forbidden here: ask with InputRequiredResult.
+            call.input_required = Some(InputRound {
+                request_state: request.request_state.clone(),
+                answer: channels::answer_in(request.input_responses.as_ref()),
+            });
+        } else if can_elicit {
+            call.asker = Some(Arc::new(ElicitAsker {
+                peer: context.peer.clone(),
+                timeout: self.engine.ctx().config.approval.wait,
+            }));
+        }
+        if let Some(token) = context.meta.get_progress_token() {
+            call.progress = Some(Arc::new(PeerProgress {
+                peer: context.peer.clone(),
+                token,
+            }));
+        }
+        call
+    }
+}
+
 impl ServerHandler for RunbookServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
@@ -84,7 +127,10 @@ impl ServerHandler for RunbookServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let call = self.engine.call(&request.name, request.arguments);
+        let call_ctx = self.call_ctx(&request, &context);
+        let call = self
+            .engine
+            .call_with(call_ctx, &request.name, request.arguments.clone());
         // A cancelled request stops waiting; executions in flight end at their own timeouts.
         let result = tokio::select! {
             r = call => r,
@@ -93,7 +139,13 @@ impl ServerHandler for RunbookServer {
             }
         };
         Ok(match result {
-            Ok(out) => {
+            Ok(Outcome::InputRequired {
+                request_state,
+                message,
+            }) => {
+                return Ok(channels::input_required(&message, request_state).into());
+            }
+            Ok(Outcome::Done(out)) => {
                 let json = serde_json::to_string(&out.structured).unwrap_or_default();
                 let mut r = CallToolResult::success(vec![
                     ContentBlock::text(out.summary),

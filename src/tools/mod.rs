@@ -3,6 +3,7 @@
 
 pub mod assess;
 pub mod metrics;
+pub mod remediate;
 
 use crate::engine::ToolDef;
 
@@ -16,5 +17,8 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of::<assess::GetRecentLogs>(),
         ToolDef::of::<assess::GetBridgeStatus>(),
         ToolDef::of::<metrics::QueryMetrics>(),
+        ToolDef::of_action::<remediate::RestartService>(),
+        ToolDef::of_action::<remediate::ReloadNginx>(),
+        ToolDef::of_action::<remediate::AdjustRateLimit>(),
     ]
 }

@@ -37,7 +37,10 @@ async def main(binary: str, config: str) -> None:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             for t in tools.values():
                 assert t.output_schema, f"{t.name} has no outputSchema"
-                assert t.annotations and t.annotations.read_only_hint is True, t.name
+                assert t.annotations is not None, t.name
+            for name, _ in CALLS:
+                assert tools[name].annotations.read_only_hint is True, name
+            assert tools["restart_service"].annotations.read_only_hint is False
             for name, args in CALLS:
                 res = await session.call_tool(name, args)
                 text = res.content[0].text

@@ -128,3 +128,98 @@ pub fn host<'a>(v: &'a Value, name: &str) -> &'a Value {
         .and_then(|a| a.iter().find(|h| h["host"] == name))
         .unwrap_or_else(|| panic!("no host {name} in {v}"))
 }
+
+/// A copy of the lab config with its own (fresh) state directory and `extra` TOML appended —
+/// each gate test gets its own approvals and audit log.
+pub fn gate_config(extra: &str) -> (PathBuf, tempfile::TempDir) {
+    let base = std::fs::read_to_string(lab_config()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut text: String = base
+        .lines()
+        .map(|l| {
+            if l.starts_with("state_dir = ") {
+                format!("state_dir = \"{}\"", state.path().join("state").display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.push('\n');
+    text.push_str(extra);
+    let path = state.path().join("runbook-mcp.toml");
+    std::fs::write(&path, text).unwrap();
+    (path, state)
+}
+
+/// Runs `runbook-mcp --config C ARGS...` under a pseudo-terminal (as an operator would), with
+/// `input` typed at its prompt. Returns (success, output).
+pub fn in_terminal(config: &std::path::Path, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    let cmdline = format!("{} --config {} {}", bin(), config.display(), args.join(" "));
+    let mut child = StdCommand::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs `runbook-mcp --config C ARGS...` without a terminal.
+pub fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    StdCommand::new(bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The main PID of `unit` on a lab host (changes when the service restarts).
+pub fn main_pid(host: &str, unit: &str) -> u32 {
+    let out = lab_exec(host, &["systemctl", "show", "-p", "MainPID", unit]);
+    out.trim()
+        .trim_start_matches("MainPID=")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The approval id named in a refusal text (`approval A-1234abcd waits ...`).
+pub fn approval_id(text: &str) -> String {
+    let i = text
+        .find("A-")
+        .unwrap_or_else(|| panic!("no approval id in: {text}"));
+    text[i..i + 10].to_string()
+}
+
+/// Starts `runbook-mcp --config C` and connects `handler` as the client.
+pub async fn spawn_with<H: rmcp::ClientHandler>(
+    handler: H,
+    config: &std::path::Path,
+) -> RunningService<RoleClient, H> {
+    let cmd = tokio::process::Command::new(bin()).configure(|c| {
+        c.env_remove("RUNBOOK_MCP_CONFIG")
+            .env("RUNBOOK_MCP_LOG", "warn")
+            .arg("--config")
+            .arg(config);
+    });
+    handler
+        .serve(TokioChildProcess::new(cmd).expect("spawn runbook-mcp"))
+        .await
+        .expect("initialize")
+}

@@ -178,7 +178,7 @@ async fn host_health(ctx: &Ctx, host: &Host, wanted: Option<&[String]>) -> HostH
 }
 
 /// One GET with the API key header; never fails, the failure is in the result.
-pub(super) async fn check(
+pub(crate) async fn check(
     ctx: &Ctx,
     service: &str,
     url: &str,

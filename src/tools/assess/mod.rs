@@ -2,7 +2,7 @@
 
 mod bridge;
 mod diagnostics;
-mod health;
+pub(crate) mod health;
 mod logs;
 mod resources;
 mod services;
@@ -10,6 +10,7 @@ mod services;
 pub use bridge::GetBridgeStatus;
 pub use diagnostics::RunDiagnostics;
 pub use health::CheckHealth;
+pub(crate) use health::{HealthCheck, check as health_check};
 pub use logs::GetRecentLogs;
 pub use resources::CheckSystemResources;
 pub use services::CheckServiceStatus;

@@ -146,7 +146,7 @@ impl Tool for CheckServiceStatus {
 }
 
 /// Validates the `services` argument against the inventory.
-pub(super) fn select_services(
+pub(crate) fn select_services(
     ctx: &Ctx,
     names: &Option<Vec<Name>>,
 ) -> Result<Option<Vec<String>>, ToolError> {
@@ -176,7 +176,7 @@ pub(super) fn select_services(
 }
 
 /// Reads the state of `services` on `host`: one command per manager.
-pub(super) async fn statuses(
+pub(crate) async fn statuses(
     ctx: &Ctx,
     host: &Host,
     services: &[Service],

@@ -1,0 +1,73 @@
+//! What a call brings from its transport: who asks, and which channels can carry a human's
+//! decision back. The engine defines these traits; `src/mcp/` implements them with rmcp, and
+//! tests with scripted answers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::ToolOutput;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A human's answer through the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Approve,
+    Decline,
+    Cancel,
+    /// The channel failed (timeout, unsupported); nothing was decided.
+    Failed(String),
+}
+
+/// Asks the session's own client (MCP elicitation on sessions before 2026-07-28).
+pub trait Asker: Send + Sync {
+    fn ask<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Answer>;
+}
+
+/// Progress notifications, when the client gave a progress token.
+pub trait Progress: Send + Sync {
+    fn report<'a>(&'a self, done: f64, total: Option<f64>, message: String) -> BoxFuture<'a, ()>;
+}
+
+/// The per-call context.
+#[derive(Clone, Default)]
+pub struct CallCtx {
+    /// Who asked: approvals apply only to the same principal.
+    pub principal: String,
+    /// Elicitation, when the client declared it.
+    pub asker: Option<Arc<dyn Asker>>,
+    /// Multi round-trip input (2026-07-28 sessions): the server may answer "input required".
+    pub input_required: Option<InputRound>,
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+/// A 2026-07-28 session's round: on the first call nothing; on the retry, the sealed request
+/// state and the client's answer.
+#[derive(Clone, Default)]
+pub struct InputRound {
+    pub request_state: Option<String>,
+    pub answer: Option<Answer>,
+}
+
+impl CallCtx {
+    /// The command line and tests that need no channel.
+    pub fn local(principal: &str) -> Self {
+        Self {
+            principal: principal.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Done(ToolOutput),
+    /// Ask the client (2026-07-28 `InputRequiredResult`): `message` for the human, and the
+    /// sealed state to echo back.
+    InputRequired {
+        request_state: String,
+        message: String,
+    },
+}

@@ -1,0 +1,539 @@
+//! The approval gate: every mutating call passes here. In order — policy, blast radius (host
+//! count, forbidden services, freeze, the action's own preflight such as "never the last
+//! healthy instance"), the sealed plan, dry run, approval (an approved record for this exact
+//! plan digest and principal, used once), the busy lock per target, the audit intent, and only
+//! then execution, whose outcome is audited whatever happens to the caller.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::action::{Action, ActionResult, ActionStatus, ApprovalInfo, Mutating, RunCtx};
+use super::approval::{ApprovalRecord, ApprovalState, DecisionRec, NewRequest, now_ms};
+use super::call::{Answer, CallCtx, Outcome};
+use super::plan::Plan;
+use super::{Ctx, Effect, Refusal, ToolError, ToolOutput, args, guards, hooks};
+use crate::audit::Status;
+use crate::config::Rule;
+
+/// The policy rule for a tool: its own, else its toolset's, else by effect.
+pub fn rule_for(ctx: &Ctx, name: &str, toolset: &str, effect: Effect) -> Rule {
+    let p = &ctx.config.policy;
+    let rule = p
+        .tools
+        .get(name)
+        .or_else(|| p.toolsets.get(toolset))
+        .copied();
+    match (rule, effect) {
+        (Some(r), _) => r,
+        (None, Effect::Read | Effect::Record) => Rule::Allow,
+        (None, _) => Rule::Approve,
+    }
+}
+
+pub async fn run<A: Action>(
+    ctx: Arc<Ctx>,
+    call: CallCtx,
+    raw: Map<String, Value>,
+) -> Result<Outcome, ToolError> {
+    let meta = A::META;
+    let p: A::Params = args::parse(raw)?;
+    if p.hosts().is_empty() {
+        return Err(ToolError::invalid(
+            "hosts",
+            "name the target hosts explicitly; mutating tools have no default",
+        ));
+    }
+    let reason = p.reason().trim();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(ToolError::invalid(
+            "reason",
+            "say why in 1..=500 characters; the approver and the audit log see it",
+        ));
+    }
+    for (i, h) in p.hosts().iter().enumerate() {
+        if ctx.config.host(h.as_str()).is_none() {
+            let known: Vec<&str> = ctx.config.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(ToolError::invalid(
+                format!("hosts[{i}]"),
+                format!(
+                    "unknown host `{h}`; the inventory has: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let effect = p.effect().unwrap_or(meta.effect);
+    let toolset = serde_json::to_value(meta.toolset)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let mut rule = rule_for(&ctx, meta.name, &toolset, meta.effect);
+    // A call that escalates to destructive is never `allow`.
+    if effect == Effect::Destructive && rule == Rule::Allow {
+        rule = Rule::Approve;
+    }
+    if rule == Rule::Deny {
+        return Err(ToolError::refused(
+            Refusal::Denied,
+            format!("policy denies `{}`.", meta.name),
+        ));
+    }
+
+    // Blast radius, before anyone is asked.
+    let max = ctx.config.limits.max_hosts_per_call;
+    if p.hosts().len() > max {
+        return Err(ToolError::refused(
+            Refusal::BlastRadius,
+            format!(
+                "{} hosts in one call; the limit is {max}. Act on fewer hosts per call.",
+                p.hosts().len()
+            ),
+        ));
+    }
+    let draft = A::plan(&ctx, &p)?;
+    for t in &draft.targets {
+        if let Some(s) = &t.service
+            && ctx.config.limits.forbidden_services.contains(s)
+        {
+            return Err(ToolError::refused(
+                Refusal::BlastRadius,
+                format!("service `{s}` is forbidden to change by configuration."),
+            ));
+        }
+    }
+    if let Some(f) = guards::frozen(&ctx.config.server.state_dir) {
+        return Err(ToolError::refused(
+            Refusal::Frozen,
+            format!(
+                "a change freeze is in force ({f}); an operator lifts it with `runbook-mcp unfreeze`."
+            ),
+        ));
+    }
+    let current_health = A::preflight(ctx.clone(), &p).await?;
+    let arguments = serde_json::to_value(&p).map_err(|e| ToolError::internal(e.to_string()))?;
+    let plan = Plan::new(meta.name, arguments, draft.steps, draft.undo);
+
+    if p.dry_run() {
+        let out = ActionResult::<A::Output> {
+            status: ActionStatus::DryRun,
+            plan,
+            current_health,
+            approval: None,
+            request_id: None,
+            result: None,
+        };
+        return Ok(Outcome::Done(finish::<A>(
+            out,
+            "dry run: nothing ran, no approval was asked".into(),
+            false,
+        )));
+    }
+
+    // From here on every call has an audit story: intent, decisions, outcome.
+    let request_id = hooks::request_id();
+    hooks::intent(&ctx, &request_id, &plan, &call.principal, reason).await?;
+    let res = approve_and_run::<A>(
+        &ctx,
+        &call,
+        p,
+        plan,
+        current_health,
+        rule,
+        effect,
+        draft.targets,
+        draft.confirm_text,
+        &request_id,
+    )
+    .await;
+    match &res {
+        Ok(Outcome::InputRequired { .. }) => {
+            hooks::outcome(
+                &ctx,
+                &request_id,
+                Status::Refused,
+                Some("input_required"),
+                "asked the client for approval".into(),
+            )
+            .await;
+        }
+        Err(e) => {
+            let code = e.refusal.map(|r| r.code());
+            let status = if code.is_some() {
+                Status::Refused
+            } else {
+                Status::Failed
+            };
+            hooks::outcome(&ctx, &request_id, status, code, e.message.clone()).await;
+        }
+        Ok(Outcome::Done(_)) => {} // written by the execution task itself
+    }
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn approve_and_run<A: Action>(
+    ctx: &Arc<Ctx>,
+    call: &CallCtx,
+    p: A::Params,
+    plan: Plan,
+    current_health: Vec<String>,
+    rule: Rule,
+    effect: Effect,
+    targets: Vec<super::action::Target>,
+    confirm: String,
+    request_id: &str,
+) -> Result<Outcome, ToolError> {
+    let reason = p.reason().trim().to_string();
+    let approval = match rule {
+        Rule::Allow => None,
+        _ => match obtain(
+            ctx,
+            call,
+            &plan,
+            &current_health,
+            effect,
+            &reason,
+            &confirm,
+            request_id,
+        )
+        .await?
+        {
+            Obtained::Approved(r) => Some(r),
+            Obtained::Ask(outcome) => return Ok(outcome),
+        },
+    };
+    let _locks = guards::lock_targets(
+        &ctx.config.server.state_dir,
+        &targets,
+        &plan.tool,
+        request_id,
+    )?;
+
+    // Execution runs in its own task: if the caller goes away, the step in flight finishes,
+    // nothing further starts, and the outcome still reaches the audit log.
+    let stopped = Arc::new(AtomicBool::new(false));
+    let run = RunCtx {
+        plan: Arc::new(plan.clone()),
+        progress: call.progress.clone(),
+        stopped: stopped.clone(),
+    };
+    let task_ctx = ctx.clone();
+    let rid = request_id.to_string();
+    let task = tokio::spawn(async move {
+        let res = A::execute(task_ctx.clone(), p, run).await;
+        let (status, detail) = match &res {
+            Ok(o) if A::failed(o) => (Status::Failed, A::summary(o)),
+            Ok(o) => (Status::Succeeded, A::summary(o)),
+            Err(e) if e.message.contains("timed out") => (Status::Unknown, e.to_string()),
+            Err(e) => (Status::Failed, e.to_string()),
+        };
+        hooks::outcome(&task_ctx, &rid, status, None, detail).await;
+        res
+    });
+    let _stop_on_drop = StopOnDrop(stopped);
+    let res = task
+        .await
+        .map_err(|e| ToolError::internal(format!("action task: {e}")))??;
+    let summary = A::summary(&res);
+    let failed = A::failed(&res);
+    let out = ActionResult {
+        status: ActionStatus::Done,
+        plan,
+        current_health,
+        approval: approval.map(|r| ApprovalInfo {
+            id: r.id.clone(),
+            approvers: r.approvers().iter().map(|s| s.to_string()).collect(),
+            channels: r
+                .decisions
+                .iter()
+                .filter(|d| d.approved)
+                .map(|d| d.channel.clone())
+                .collect(),
+        }),
+        request_id: Some(request_id.to_string()),
+        result: Some(res),
+    };
+    Ok(Outcome::Done(finish::<A>(out, summary, failed)))
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+fn finish<A: Action>(out: ActionResult<A::Output>, summary: String, failed: bool) -> ToolOutput {
+    ToolOutput {
+        structured: serde_json::to_value(&out).unwrap_or_default(),
+        summary,
+        is_error: failed,
+    }
+}
+
+enum Obtained {
+    Approved(ApprovalRecord),
+    Ask(Outcome),
+}
+
+/// Finds or waits for an approval of exactly this plan for this principal.
+#[allow(clippy::too_many_arguments)]
+async fn obtain(
+    ctx: &Ctx,
+    call: &CallCtx,
+    plan: &Plan,
+    health: &[String],
+    effect: Effect,
+    reason: &str,
+    confirm: &str,
+    request_id: &str,
+) -> Result<Obtained, ToolError> {
+    let store = ctx.approvals()?;
+    let io = |e: std::io::Error| ToolError::internal(format!("approval store: {e}"));
+    if let Some(r) = store
+        .take_approved(&plan.digest, &call.principal)
+        .map_err(io)?
+    {
+        return Ok(Obtained::Approved(r));
+    }
+
+    // A 2026-07-28 retry carrying the client's answer.
+    if let Some(round) = &call.input_required
+        && let (Some(token), Some(answer)) = (&round.request_state, &round.answer)
+    {
+        let id = store.unseal(token).ok_or_else(|| {
+            ToolError::refused(
+                Refusal::Denied,
+                "the requestState is not one this server issued.",
+            )
+        })?;
+        let r = store
+            .get(&id)
+            .map_err(io)?
+            .ok_or_else(|| ToolError::refused(Refusal::Denied, "unknown approval request."))?;
+        if r.digest != plan.digest || r.principal != call.principal {
+            return Err(ToolError::refused(
+                Refusal::Denied,
+                "that approval belongs to another plan or caller.",
+            ));
+        }
+        if r.state == ApprovalState::Pending {
+            deliver(
+                ctx,
+                &r,
+                answer,
+                "input_required",
+                &call.principal,
+                request_id,
+            )
+            .await?;
+        }
+        return settle(ctx, plan, &call.principal, &r.id)
+            .await
+            .map(Obtained::Approved);
+    }
+
+    let ttl = ctx.config.approval.ttl;
+    let required = if effect == Effect::Destructive {
+        ctx.config.approval.destructive_approvers
+    } else {
+        1
+    };
+    let (rec, created) = store
+        .pending(NewRequest {
+            digest: &plan.digest,
+            tool: &plan.tool,
+            effect,
+            principal: &call.principal,
+            reason,
+            request_id,
+            plan: plan.lines(),
+            confirm_text: confirm.into(),
+            ttl,
+            approvals_required: required,
+        })
+        .map_err(io)?;
+    if created {
+        hooks::ring(ctx, &rec);
+    }
+    let message = prompt(&rec, health, &plan.undo);
+
+    // The session's own client may decide change/notify actions, never destructive ones.
+    if effect != Effect::Destructive {
+        if call.input_required.is_some() {
+            return Ok(Obtained::Ask(Outcome::InputRequired {
+                request_state: store.seal(&rec.id),
+                message,
+            }));
+        }
+        if let Some(asker) = &call.asker {
+            let wait = ctx.config.approval.wait;
+            let started = Instant::now();
+            let answer = tokio::select! {
+                a = asker.ask(&message) => Some(a),
+                () = wait_decided(ctx, &rec.id, wait) => None,
+            };
+            if let Some(a) = answer {
+                deliver(ctx, &rec, &a, "elicitation", &call.principal, request_id).await?;
+                if let Answer::Failed(why) = &a {
+                    tracing::info!(id = %rec.id, "elicitation failed: {why}; waiting for the terminal");
+                    let left = wait.saturating_sub(started.elapsed());
+                    wait_decided(ctx, &rec.id, left).await;
+                }
+            }
+            return settle(ctx, plan, &call.principal, &rec.id)
+                .await
+                .map(Obtained::Approved);
+        }
+    }
+    wait_decided(ctx, &rec.id, ctx.config.approval.wait).await;
+    settle(ctx, plan, &call.principal, &rec.id)
+        .await
+        .map(Obtained::Approved)
+}
+
+/// Records a client-channel answer on the record.
+async fn deliver(
+    ctx: &Ctx,
+    r: &ApprovalRecord,
+    a: &Answer,
+    channel: &str,
+    principal: &str,
+    request_id: &str,
+) -> Result<(), ToolError> {
+    let store = ctx.approvals()?;
+    let (approved, refusal) = match a {
+        Answer::Approve => (true, ApprovalState::Declined),
+        Answer::Decline => (false, ApprovalState::Declined),
+        Answer::Cancel => (false, ApprovalState::Cancelled),
+        Answer::Failed(_) => return Ok(()),
+    };
+    let d = DecisionRec {
+        approver: format!("client:{principal}"),
+        channel: channel.into(),
+        approved,
+        at_ms: now_ms(),
+        note: String::new(),
+    };
+    let waited = now_ms().saturating_sub(r.created_ms);
+    match store.decide(&r.id, d.clone(), refusal) {
+        Ok(_) => hooks::decision(ctx, request_id, &r.id, &d, refusal, waited).await,
+        // e.g. destructive via a client channel: not a decision; the terminal still can.
+        Err(e) => tracing::info!(id = %r.id, "client answer not applied: {e}"),
+    }
+    Ok(())
+}
+
+/// Turns the record's state into "run" or a refusal.
+async fn settle(
+    ctx: &Ctx,
+    plan: &Plan,
+    principal: &str,
+    id: &str,
+) -> Result<ApprovalRecord, ToolError> {
+    let store = ctx.approvals()?;
+    let io = |e: std::io::Error| ToolError::internal(format!("approval store: {e}"));
+    if let Some(r) = store.take_approved(&plan.digest, principal).map_err(io)? {
+        return Ok(r);
+    }
+    let r = store
+        .get(id)
+        .map_err(io)?
+        .ok_or_else(|| ToolError::internal("approval record vanished"))?;
+    let why = |who: &str| {
+        r.decisions
+            .last()
+            .map(|d| {
+                format!(
+                    " by {} via {}{}",
+                    d.approver,
+                    d.channel,
+                    if d.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", d.note)
+                    }
+                )
+            })
+            .unwrap_or_else(|| who.to_string())
+    };
+    Err(match r.state {
+        ApprovalState::Declined => ToolError::refused(
+            Refusal::Declined,
+            format!("approval {id} was declined{}.", why("")),
+        ),
+        ApprovalState::Cancelled => ToolError::refused(
+            Refusal::Cancelled,
+            format!("approval {id} was cancelled{}.", why("")),
+        ),
+        ApprovalState::Denied => ToolError::refused(
+            Refusal::Denied,
+            format!("approval {id} was denied{}.", why("")),
+        ),
+        ApprovalState::Expired => ToolError::refused(
+            Refusal::Expired,
+            format!("approval {id} expired before anyone decided."),
+        ),
+        ApprovalState::Consumed => ToolError::refused(
+            Refusal::Denied,
+            format!("approval {id} was already used; a new run needs a new approval."),
+        ),
+        ApprovalState::Approved | ApprovalState::Pending => {
+            let left = r.expires_ms.saturating_sub(now_ms()) / 1000;
+            let more = if r.out_of_band_only {
+                " typing the target back when asked"
+            } else {
+                ""
+            };
+            ToolError::refused(
+                Refusal::Pending,
+                format!(
+                    "approval {id} waits for an operator (expires in {left} s). An operator runs `runbook-mcp approve {id}`{more} \
+                     (or `runbook-mcp deny {id} --reason ...`) in a terminal; then call this tool again with the same arguments."
+                ),
+            )
+        }
+    })
+}
+
+/// Polls the record until it leaves `pending` or `wait` passes.
+async fn wait_decided(ctx: &Ctx, id: &str, wait: Duration) {
+    let Ok(store) = ctx.approvals() else { return };
+    let deadline = Instant::now() + wait;
+    loop {
+        match store.get(id) {
+            Ok(Some(r)) if r.state != ApprovalState::Pending => return,
+            Ok(None) | Err(_) => return,
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// What the human sees: the exact plan, the current health, the undo.
+fn prompt(r: &ApprovalRecord, health: &[String], undo: &[String]) -> String {
+    let mut s = format!(
+        "Approve {} ({})?\nReason: {}\nPlan:\n",
+        r.tool, r.id, r.reason
+    );
+    for l in &r.plan {
+        s.push_str(&format!("  - {l}\n"));
+    }
+    if !health.is_empty() {
+        s.push_str("Current health:\n");
+        for l in health {
+            s.push_str(&format!("  - {l}\n"));
+        }
+    }
+    if !undo.is_empty() {
+        s.push_str(&format!("Undo: {}\n", undo.join("; ")));
+    }
+    s
+}

@@ -1,0 +1,157 @@
+//! The gate's side effects: request ids, the audit records, and ringing the operator.
+
+use super::Ctx;
+use super::ToolError;
+use super::approval::{ApprovalRecord, ApprovalState, DecisionRec};
+use super::plan::Plan;
+use crate::audit::{Record, Status, Verdict};
+
+/// A new audit request id, `R-` and 8 hex digits.
+pub fn request_id() -> String {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    format!("R-{}", hex::encode(b))
+}
+
+/// The OS user this process runs as (or acts for, under sudo): `$SUDO_USER`, `$USER`, else
+/// the name of our uid in /etc/passwd, else `uid N`.
+pub fn os_user() -> String {
+    if let Some(u) = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    {
+        return u;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Uid:")
+                    .and_then(|r| r.split_whitespace().next().map(String::from))
+            })
+        });
+    let Some(uid) = uid else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&uid.as_str())).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or(format!("uid {uid}"))
+}
+
+/// Wall-clock time of day, UTC, `HH:MM:SS` (for busy notices and logs).
+pub fn clock() -> String {
+    let s = super::approval::now_ms() / 1000;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// Appends off the async threads: the log takes a file lock and fsyncs.
+async fn append(ctx: &Ctx, record: Record) -> Result<(), String> {
+    let log = ctx.audit().map_err(|e| e.message)?;
+    tokio::task::spawn_blocking(move || log.append(record).map(|_| ()).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// The intent record. No record, no action: a failure here refuses the call.
+pub async fn intent(
+    ctx: &Ctx,
+    request_id: &str,
+    plan: &Plan,
+    principal: &str,
+    reason: &str,
+) -> Result<(), ToolError> {
+    let record = Record::Intent {
+        request_id: request_id.into(),
+        tool: plan.tool.clone(),
+        arguments: plan.arguments.clone(),
+        plan_digest: Some(plan.digest.clone()),
+        principal: principal.into(),
+        reason: Some(reason.into()),
+        incident_id: None,
+    };
+    append(ctx, record).await.map_err(|e| {
+        ToolError::internal(format!(
+            "the audit log cannot be written ({e}); nothing was run"
+        ))
+    })
+}
+
+/// A decision delivered through a client channel (the terminal records its own).
+pub async fn decision(
+    ctx: &Ctx,
+    request_id: &str,
+    approval_id: &str,
+    d: &DecisionRec,
+    refusal: ApprovalState,
+    waited_ms: u64,
+) {
+    let verdict = match (d.approved, refusal) {
+        (true, _) => Verdict::Approved,
+        (false, ApprovalState::Cancelled) => Verdict::Cancelled,
+        (false, ApprovalState::Denied) => Verdict::Denied,
+        (false, _) => Verdict::Declined,
+    };
+    let record = Record::Decision {
+        request_id: request_id.into(),
+        approval_id: approval_id.into(),
+        decision: verdict,
+        approver: Some(d.approver.clone()),
+        channel: Some(d.channel.clone()),
+        wait_ms: waited_ms,
+        note: (!d.note.is_empty()).then(|| d.note.clone()),
+    };
+    if let Err(e) = append(ctx, record).await {
+        tracing::error!("audit log: {e}");
+    }
+}
+
+/// The outcome record.
+pub async fn outcome(
+    ctx: &Ctx,
+    request_id: &str,
+    status: Status,
+    code: Option<&str>,
+    detail: String,
+) {
+    let record = Record::Outcome {
+        request_id: request_id.into(),
+        status,
+        code: code.map(String::from),
+        detail,
+    };
+    if let Err(e) = append(ctx, record).await {
+        tracing::error!("audit log: {e}");
+    }
+}
+
+/// Tells the operator a decision is waiting: a line on stderr (the server's log) and a desktop
+/// notification where one exists.
+pub fn ring(ctx: &Ctx, r: &ApprovalRecord) {
+    let _ = ctx;
+    let line = format!(
+        "APPROVAL NEEDED {}: {} — {} — run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
+        r.id, r.tool, r.reason, r.id, r.id
+    );
+    // Plain stderr, whatever the log level: this line is for the operator.
+    eprintln!("runbook-mcp: {line}");
+    if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        let _ = std::process::Command::new("notify-send")
+            .arg("runbook-mcp: approval needed")
+            .arg(format!("{} {}", r.id, r.tool))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+}

@@ -1,0 +1,355 @@
+//! The approval gate against the real lab, through real MCP clients: for every channel,
+//! approve → the action happened; decline / cancel / expiry / deny → it did not (the service's
+//! main PID is unchanged); pending → operator → the repeated call runs once; and the bypasses
+//! of docs/SECURITY.md. Serial: these tests restart the lab's services.
+#![cfg(feature = "lab")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{approval_id, cli, gate_config, in_terminal, main_pid, text};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, Implementation,
+};
+use rmcp::service::{RequestContext, RunningService};
+use rmcp::{ClientHandler, ErrorData, RoleClient};
+use serde_json::{Value, json};
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const FAST: &str = "[approval]\nwait_secs = 2\n";
+
+/// A client that declares elicitation and answers every request the same way.
+#[derive(Clone)]
+struct Answering {
+    action: ElicitationAction,
+    approve: bool,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Answering {
+    fn new(action: ElicitationAction, approve: bool) -> Self {
+        Self {
+            action,
+            approve,
+            asked: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl ClientHandler for Answering {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("gate-test", "0.0.1"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        req: ElicitRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        let ElicitRequestParams::FormElicitationParams { message, .. } = req else {
+            panic!("form expected")
+        };
+        assert!(
+            message.contains("systemctl restart cctelegram-mcp"),
+            "the prompt shows the exact plan: {message}"
+        );
+        let r = ElicitResult::new(self.action.clone());
+        Ok(if self.action == ElicitationAction::Accept {
+            r.with_content(json!({"approve": self.approve}))
+        } else {
+            r
+        })
+    }
+}
+
+async fn call<H: ClientHandler>(
+    c: &RunningService<RoleClient, H>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
+    let Value::Object(m) = args else { panic!() };
+    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(m))
+        .await
+        .unwrap()
+}
+
+fn restart(host: &str) -> Value {
+    json!({"hosts": [host], "service": "cctelegram-mcp", "reason": "gate test"})
+}
+
+fn refused(r: &CallToolResult, code: &str) {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "expected a refusal, got {}",
+        text(r)
+    );
+    assert!(
+        text(r).starts_with(&format!("refused ({code})")),
+        "expected `{code}`: {}",
+        text(r)
+    );
+    assert!(text(r).contains("Do not retry blindly"));
+}
+
+#[tokio::test]
+async fn elicitation_accept_runs_the_plan_decline_and_cancel_do_not() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(FAST);
+    for (action, approve, expect) in [
+        (ElicitationAction::Decline, false, Some("declined")),
+        (ElicitationAction::Cancel, false, Some("cancelled")),
+        (ElicitationAction::Accept, false, Some("declined")),
+        (ElicitationAction::Accept, true, None),
+    ] {
+        let h = Answering::new(action.clone(), approve);
+        let client = common::spawn_with(h.clone(), &cfg).await;
+        let before = main_pid("mcp-02", "cctelegram-mcp");
+        let r = call(&client, "restart_service", restart("mcp-02")).await;
+        let after = main_pid("mcp-02", "cctelegram-mcp");
+        assert_eq!(h.asked.load(Ordering::SeqCst), 1, "{action:?}: asked once");
+        match expect {
+            Some(code) => {
+                refused(&r, code);
+                assert_eq!(before, after, "{action:?}/{approve}: nothing may run");
+            }
+            None => {
+                assert_eq!(r.is_error, Some(false), "{}", text(&r));
+                assert_ne!(before, after, "approved: the service restarted");
+                let v = r.structured_content.unwrap();
+                assert_eq!(v["approval"]["channels"], json!(["elicitation"]));
+                assert_eq!(v["result"]["hosts"][0]["healthy_after"], true);
+            }
+        }
+        client.cancel().await.unwrap();
+    }
+    let out = cli(&cfg, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn without_elicitation_pending_then_operator_then_once() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(FAST);
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    refused(&r, "pending");
+    let id = approval_id(&text(&r));
+    assert!(text(&r).contains(&format!("runbook-mcp approve {id}")));
+    assert_eq!(
+        main_pid("mcp-02", "cctelegram-mcp"),
+        before,
+        "pending: nothing ran"
+    );
+
+    // The assistant cannot approve through a pipe or its own tools.
+    let out = cli(&cfg, &["approve", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an interactive terminal"));
+    let r = call(&client, "restart_service", json!({"hosts": ["mcp-02"], "service": "cctelegram-mcp", "reason": "gate test", "approved": true})).await;
+    common::assert_invalid(&r, "approved");
+
+    // An approval for one plan cannot run another.
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], "y\n");
+    assert!(ok, "{out}");
+    let r = call(&client, "restart_service", restart("mcp-01")).await;
+    refused(&r, "pending");
+    assert_ne!(approval_id(&text(&r)), id);
+
+    // The same call runs, once.
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let after = main_pid("mcp-02", "cctelegram-mcp");
+    assert_ne!(before, after);
+    let v = r.structured_content.unwrap();
+    assert_eq!(v["approval"]["id"], id);
+    assert_eq!(v["approval"]["channels"], json!(["terminal"]));
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    refused(&r, "pending");
+    assert_ne!(
+        approval_id(&text(&r)),
+        id,
+        "a third call needs a new approval"
+    );
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), after);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn deny_and_expiry_refuse() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(FAST);
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    let id = approval_id(&text(&r));
+    let (ok, out) = in_terminal(&cfg, &["deny", &id, "--reason", "not-now"], "");
+    assert!(ok, "{out}");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    // The denied record stays denied; the repeated call opens a new request and waits.
+    refused(&r, "pending");
+    assert_ne!(approval_id(&text(&r)), id);
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), before);
+    client.cancel().await.unwrap();
+
+    let (cfg, _state) = gate_config("[approval]\nwait_secs = 2\nttl_secs = 1\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    refused(&r, "expired");
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), before);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn elicitation_alone_cannot_run_a_destructive_action() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(FAST);
+    let h = Answering::new(ElicitationAction::Accept, true);
+    let client = common::spawn_with(h.clone(), &cfg).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let mut args = restart("mcp-02");
+    args["mode"] = json!("stop_start");
+    let r = call(&client, "restart_service", args.clone()).await;
+    refused(&r, "pending");
+    assert_eq!(
+        h.asked.load(Ordering::SeqCst),
+        0,
+        "destructive: the client is not even asked"
+    );
+    assert!(text(&r).contains("typing the target back"));
+    let id = approval_id(&text(&r));
+    // The operator must type the target back.
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], "mcp-03\n");
+    assert!(!ok, "{out}");
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], "mcp-02\n");
+    assert!(ok, "{out}");
+    let r = call(&client, "restart_service", args).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert_ne!(main_pid("mcp-02", "cctelegram-mcp"), before);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn blast_radius_freeze_and_busy() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(
+        "[approval]\nwait_secs = 2\n[policy]\ntools = { restart_service = \"allow\" }\n",
+    );
+    let client = common::spawn(Some(&cfg), &[]).await;
+
+    // More hosts than the limit (1).
+    let r = call(
+        &client,
+        "restart_service",
+        json!({"hosts": ["mcp-01", "mcp-02"], "service": "cctelegram-mcp", "reason": "x"}),
+    )
+    .await;
+    refused(&r, "blast_radius");
+
+    // Never the last healthy instance.
+    common::lab_exec("mcp-01", &["systemctl", "stop", "cctelegram-mcp"]);
+    common::lab_exec("mcp-03", &["systemctl", "stop", "cctelegram-mcp"]);
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    common::lab_exec("mcp-01", &["systemctl", "start", "cctelegram-mcp"]);
+    common::lab_exec("mcp-03", &["systemctl", "start", "cctelegram-mcp"]);
+    refused(&r, "blast_radius");
+    assert!(text(&r).contains("last healthy instance"), "{}", text(&r));
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), before);
+
+    // Freeze: refused; unfreeze needs a terminal.
+    assert!(
+        cli(&cfg, &["freeze", "--reason", "release in progress"])
+            .status
+            .success()
+    );
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    refused(&r, "frozen");
+    assert!(text(&r).contains("release in progress"));
+    assert!(!cli(&cfg, &["unfreeze"]).status.success());
+    let (ok, out) = in_terminal(&cfg, &["unfreeze"], "");
+    assert!(ok, "{out}");
+
+    // Busy: two restarts of the same target at once; one waits for nobody and is refused.
+    common::lab_exec("mcp-01", &["true"]);
+    let (a, b) = tokio::join!(
+        call(&client, "restart_service", restart("mcp-02")),
+        call(&client, "restart_service", restart("mcp-02")),
+    );
+    let busy: Vec<&CallToolResult> = [&a, &b]
+        .into_iter()
+        .filter(|r| r.is_error == Some(true))
+        .collect();
+    assert_eq!(busy.len(), 1, "{} / {}", text(&a), text(&b));
+    refused(busy[0], "busy");
+    assert!(text(busy[0]).contains("restart_service on mcp-02.cctelegram-mcp since"));
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn adjust_rate_limit_changes_nginx_or_restores_the_old_file() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { adjust_rate_limit = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let file = "/etc/nginx/conf.d/ratelimit.conf";
+    let original = common::lab_exec("mcp-01", &["cat", file]);
+    assert!(original.contains("rate=30r/s"), "{original}");
+
+    // An invalid rate passes our syntax check but not `nginx -t`: the old file comes back.
+    let r = call(
+        &client,
+        "adjust_rate_limit",
+        json!({"hosts": ["mcp-01"], "rate": "0r/s", "reason": "t"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true), "{}", text(&r));
+    assert!(
+        text(&r).contains("previous config restored"),
+        "{}",
+        text(&r)
+    );
+    assert_eq!(common::lab_exec("mcp-01", &["cat", file]), original);
+    let v = r.structured_content.unwrap();
+    assert_eq!(v["result"]["hosts"][0]["restored"], true);
+    assert_eq!(v["result"]["hosts"][0]["previous_rate"], "30r/s");
+
+    let r = call(
+        &client,
+        "adjust_rate_limit",
+        json!({"hosts": ["mcp-01"], "rate": "10r/s", "reason": "t"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert!(common::lab_exec("mcp-01", &["cat", file]).contains("rate=10r/s"));
+    let r = call(
+        &client,
+        "adjust_rate_limit",
+        json!({"hosts": ["mcp-01"], "rate": "30r/s", "reason": "restore"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert_eq!(common::lab_exec("mcp-01", &["cat", file]), original);
+
+    let r = call(
+        &client,
+        "adjust_rate_limit",
+        json!({"hosts": ["mcp-01"], "rate": "10r/s; reboot", "reason": "t"}),
+    )
+    .await;
+    common::assert_invalid(&r, "rate");
+    client.cancel().await.unwrap();
+}
