@@ -16,7 +16,10 @@ use super::{Ctx, Name, ToolError, ToolMeta};
 
 /// The fields every mutating tool has.
 pub trait Mutating {
-    /// Target hosts, explicit (no default).
+    /// False for actions on something other than inventory hosts (a Swarm service, a load
+    /// balancer target group, the database over its URL): they have no `hosts` argument.
+    const HOST_BASED: bool = true;
+    /// Target hosts, explicit (no default); empty when not `HOST_BASED`.
     fn hosts(&self) -> &[Name];
     /// Why: shown to the approver and written to the audit log.
     fn reason(&self) -> &str;

@@ -40,7 +40,7 @@ pub async fn run<A: Action>(
 ) -> Result<Outcome, ToolError> {
     let meta = A::META;
     let p: A::Params = args::parse(raw)?;
-    if p.hosts().is_empty() {
+    if <A::Params as Mutating>::HOST_BASED && p.hosts().is_empty() {
         return Err(ToolError::invalid(
             "hosts",
             "name the target hosts explicitly; mutating tools have no default",
