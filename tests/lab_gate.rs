@@ -353,3 +353,124 @@ async fn adjust_rate_limit_changes_nginx_or_restores_the_old_file() {
     common::assert_invalid(&r, "rate");
     client.cancel().await.unwrap();
 }
+
+/// A 2026-07-28 session (`server/discover`, no server-to-client requests): the approval is
+/// asked with `InputRequiredResult`, answered by the client's elicitation handler.
+async fn modern<H: ClientHandler>(h: H, cfg: &std::path::Path) -> RunningService<RoleClient, H> {
+    use rmcp::ClientServiceExt;
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::ClientLifecycleMode;
+    use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+    let cmd = tokio::process::Command::new(common::bin()).configure(|c| {
+        c.env_remove("RUNBOOK_MCP_CONFIG").arg("--config").arg(cfg);
+    });
+    let client = h
+        .serve_with_lifecycle(
+            TokioChildProcess::new(cmd).unwrap(),
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.peer_info().unwrap().protocol_version, ProtocolVersion::V_2026_07_28);
+    client
+}
+
+fn accept() -> std::collections::BTreeMap<String, Value> {
+    [("approval".to_string(), json!({"action": "accept", "content": {"approve": true}}))].into()
+}
+
+#[tokio::test]
+async fn input_required_round_approves_once_and_refuses_forged_or_replayed_state() {
+    use rmcp::model::CallToolResponse;
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config(FAST);
+
+    // Decline through the round: nothing runs.
+    let h = Answering::new(ElicitationAction::Decline, false);
+    let client = modern(h.clone(), &cfg).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    refused(&r, "declined");
+    assert_eq!(h.asked.load(Ordering::SeqCst), 1);
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), before);
+    client.cancel().await.unwrap();
+
+    // Accept: the client's own retry carries the answer; the plan runs.
+    let h = Answering::new(ElicitationAction::Accept, true);
+    let client = modern(h.clone(), &cfg).await;
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert_eq!(r.structured_content.unwrap()["approval"]["channels"], json!(["input_required"]));
+    let after = main_pid("mcp-02", "cctelegram-mcp");
+    assert_ne!(before, after);
+
+    // By hand: first round, then answer it, then replay the same state and answer.
+    let Value::Object(args) = restart("mcp-02") else { panic!() };
+    let first = client.call_tool_once(CallToolRequestParams::new("restart_service").with_arguments(args.clone())).await.unwrap();
+    let CallToolResponse::InputRequired(ir) = first else { panic!("expected input required, got {first:?}") };
+    let state = ir.request_state.clone().unwrap();
+    let answered = CallToolRequestParams::new("restart_service")
+        .with_arguments(args.clone())
+        .with_request_state(state.clone())
+        .with_input_responses(accept());
+    let CallToolResponse::Complete(done) = client.call_tool_once(answered.clone()).await.unwrap() else { panic!() };
+    assert_eq!(done.is_error, Some(false), "{}", text(&done));
+    let after2 = main_pid("mcp-02", "cctelegram-mcp");
+    assert_ne!(after, after2);
+    let CallToolResponse::Complete(replayed) = client.call_tool_once(answered).await.unwrap() else { panic!() };
+    refused(&replayed, "denied");
+    assert!(text(&replayed).contains("already used"), "{}", text(&replayed));
+
+    // A forged state (wrong seal) and a state for another plan are refused.
+    let forged = CallToolRequestParams::new("restart_service")
+        .with_arguments(args.clone())
+        .with_request_state(format!("{}.{}", &state[..10], "00".repeat(32)))
+        .with_input_responses(accept());
+    let CallToolResponse::Complete(r) = client.call_tool_once(forged).await.unwrap() else { panic!() };
+    refused(&r, "denied");
+    assert!(text(&r).contains("not one this server issued"), "{}", text(&r));
+    let Value::Object(other) = restart("mcp-01") else { panic!() };
+    let swapped = CallToolRequestParams::new("restart_service")
+        .with_arguments(other)
+        .with_request_state(state)
+        .with_input_responses(accept());
+    let CallToolResponse::Complete(r) = client.call_tool_once(swapped).await.unwrap() else { panic!() };
+    refused(&r, "denied");
+    assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), after2);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn audit_verify_catches_edits_reordering_and_truncation() {
+    let _g = SERIAL.lock().await;
+    let (cfg, state) = gate_config("[policy]\ntools = { reload_nginx = \"allow\" }\n");
+    // Two servers sharing one state directory append at once.
+    let a = common::spawn(Some(&cfg), &[]).await;
+    let b = common::spawn(Some(&cfg), &[]).await;
+    let (ra, rb) = tokio::join!(
+        call(&a, "reload_nginx", json!({"hosts": ["mcp-01"], "reason": "audit test a"})),
+        call(&b, "reload_nginx", json!({"hosts": ["mcp-03"], "reason": "audit test b"})),
+    );
+    assert_eq!(ra.is_error, Some(false), "{}", text(&ra));
+    assert_eq!(rb.is_error, Some(false), "{}", text(&rb));
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+    let out = cli(&cfg, &["audit", "verify"]);
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("4 entries"), "two intents and two outcomes: {report}");
+
+    let log = state.path().join("state/audit.jsonl");
+    let original = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let check = |content: String, what: &str| {
+        std::fs::write(&log, content).unwrap();
+        let out = cli(&cfg, &["audit", "verify"]);
+        assert!(!out.status.success(), "{what} went unnoticed: {}", String::from_utf8_lossy(&out.stdout));
+    };
+    check(original.replacen("audit test a", "audit test X", 1), "an edited line");
+    check(format!("{}\n{}\n{}\n{}\n", lines[1], lines[0], lines[2], lines[3]), "a reordered pair");
+    check(format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]), "a truncated file");
+    std::fs::write(&log, &original).unwrap();
+    assert!(cli(&cfg, &["audit", "verify"]).status.success());
+}
