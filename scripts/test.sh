@@ -30,6 +30,7 @@ if ! cmp -s tests/clients/requirements.txt "$venv/requirements.txt"; then
     cp tests/clients/requirements.txt "$venv/requirements.txt"
 fi
 "$venv/bin/python" tests/clients/python_check.py target/debug/runbook-mcp "$lab_config" || status=$?
+"$venv/bin/python" tests/clients/python_gate.py target/debug/runbook-mcp "$lab_config" || status=$?
 
 [ "$status" = 0 ] || { echo "scripts/test.sh: FAILED" >&2; exit "$status"; }
 echo "scripts/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"
