@@ -43,6 +43,22 @@ pub struct RawConfig {
     /// How approvals are asked for and how long they live.
     #[serde(default)]
     pub approval: RawApproval,
+    /// The PostgreSQL database of the `database` toolset.
+    pub database: Option<RawDatabase>,
+}
+
+/// The database the `database` tools connect to (from this server, over TCP).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    /// Secret holding the connection URL, `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// (`?sslmode=disable` accepted). The password never leaves the server.
+    pub url_secret: String,
+    /// Inventory service that runs the database (`restart_database` restarts it on its hosts).
+    pub service: Option<String>,
+    /// Longest a statement of the database tools may run, in seconds (default 30, 1..=3600);
+    /// maintenance of a large database may need more.
+    pub statement_timeout_secs: Option<u64>,
 }
 
 /// A policy decision.
