@@ -15,6 +15,8 @@ use runbook_mcp::engine::{Engine, Mode};
 use serde_json::{Map, Value, json};
 
 const RUNS: usize = 15;
+/// The three app hosts the runbook's loop covers (the lab also has db-01).
+const APP_HOSTS: [&str; 3] = ["mcp-01", "mcp-02", "mcp-03"];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -69,7 +71,7 @@ fn main() {
             time(
                 "run_diagnostics, 3 hosts (warm)",
                 "run_diagnostics",
-                json!({}),
+                json!({"hosts": APP_HOSTS}),
             )
             .await,
         );
@@ -85,7 +87,7 @@ fn main() {
             time(
                 "check_service_status, 3 hosts (warm)",
                 "check_service_status",
-                json!({}),
+                json!({"hosts": APP_HOSTS}),
             )
             .await,
         );
@@ -93,11 +95,27 @@ fn main() {
             time(
                 "check_system_resources, 3 hosts (warm)",
                 "check_system_resources",
+                json!({"hosts": APP_HOSTS}),
+            )
+            .await,
+        );
+        rows.push(
+            time(
+                "check_health, 3 hosts + LB",
+                "check_health",
+                json!({"hosts": APP_HOSTS}),
+            )
+            .await,
+        );
+        // A new PostgreSQL session per call (SCRAM login included), then four statements.
+        rows.push(
+            time(
+                "check_database (connect + read)",
+                "check_database",
                 json!({}),
             )
             .await,
         );
-        rows.push(time("check_health, 3 hosts + LB", "check_health", json!({})).await);
         // One command on one host over the warm master.
         let host = engine.ctx().config.host("mcp-01").unwrap().clone();
         let mut v = Vec::new();

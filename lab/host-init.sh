@@ -20,6 +20,8 @@ mount --bind "$d/etc" /etc
 mount --bind "$d/log" /var/log
 # The demo binary lives in /opt/cctelegram/bin, as a real install would.
 mount --bind "$lab/opt" /opt
+# The database host's cluster: its data under the lab dir, at Debian's path.
+if [ -d "$d/postgresql" ]; then mount --bind "$d/postgresql" /var/lib/postgresql; fi
 
 # No systemd here: the daemonless systemctl (docker-systemctl-replacement, extracted from
 # Debian's package) and a journalctl that reads its per-unit logs, so the runbook's
@@ -37,6 +39,10 @@ mkdir -p /run/sshd /run/cctelegram /run/lock
 chmod 1777 /run/lock
 printf 'ok\n' >/run/cctelegram/mcp.mode
 printf 'ok\n' >/run/cctelegram/bridge.mode
+if [ -d "$d/postgresql" ]; then # the cluster's socket directory (Debian's default)
+    mkdir -p -m 2775 /run/postgresql
+    chown postgres:postgres /run/postgresql
+fi
 mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp
 # Small on purpose: the disk-full fault fills it.
 mount -t tmpfs -o mode=755,size=16m tmpfs /var/lib/cctelegram

@@ -10,41 +10,54 @@
 #   lab.sh freeze HOST      SIGSTOP every sshd process of HOST (listener + each connection)
 #   lab.sh thaw HOST        SIGCONT them
 #
-# Bridge rbkbr0 10.200.0.1/24 and three hosts mcp-01..03 (10.200.0.11-13). Each host is a
-# network namespace with its own UTS, mount and PID namespaces: own hostname, /etc, /var/log,
-# /run, /tmp, a 16 MiB /var/lib/cctelegram, and its own `ps`. Each runs sshd :22 (user runbook
-# with sudo -n; root on mcp-03), and under the daemonless systemctl cctelegram-mcp :8080,
-# cctelegram-bridge :8081 (the demo binary) and nginx :80, plus a node exporter :9100. In the
-# root namespace: Prometheus 127.0.0.1:9090, an nginx load balancer on 10.200.0.1:8088 and
-# 127.0.0.1:8088, PostgreSQL on 127.0.0.1:5433. Everything lives under $RUNBOOK_LAB_DIR
+# Bridge rbkbr0 10.200.0.1/24, three app hosts mcp-01..03 (10.200.0.11-13) and the database
+# host db-01 (10.200.0.21). Each host is a network namespace with its own UTS, mount and PID
+# namespaces: own hostname, /etc, /var/log, /run, /tmp, a 16 MiB /var/lib/cctelegram, and its
+# own `ps`. Each runs sshd :22 (user runbook with sudo -n; root on mcp-03) and a node exporter
+# :9100; under the daemonless systemctl, the app hosts run cctelegram-mcp :8080,
+# cctelegram-bridge :8081 (the demo binary) and nginx :80, and db-01 runs postgresql :5432
+# (its data under the lab dir). In the root namespace: Prometheus 127.0.0.1:9090 and an nginx
+# load balancer on 10.200.0.1:8088 and 127.0.0.1:8088. Everything lives under $RUNBOOK_LAB_DIR
 # (/tmp/runbook-lab); the demo binary comes from $RUNBOOK_DEMO_BIN
 # (default target/debug/cctelegram-demo). Config files are in lab/templates/.
+# Docker Swarm: the real docker CLI talks to lab/docker-standin.py on 127.0.0.1:23750, a
+# recording stand-in of the Engine API (not Docker; no daemon runs), which appends every
+# request to $LAB/docker/requests.jsonl.
+# AWS: the real aws CLI talks to the moto server on 127.0.0.1:5000, a local ELBv2/EC2 emulator
+# (not AWS) with the target group cctelegram-tg of mcp-01..03's instances (lab/aws.sh).
 set -Eeuo pipefail
 trap 'log "ERROR: \"$BASH_COMMAND\" failed (exit $?) in ${FUNCNAME[0]:-main}, line $LINENO"' ERR
 
 LAB=${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEMO_BIN=${RUNBOOK_DEMO_BIN:-${CARGO_TARGET_DIR:-$HERE/../target}/debug/cctelegram-demo}
-HOSTS=(mcp-01 mcp-02 mcp-03) # the templates list the same three
+HOSTS=(mcp-01 mcp-02 mcp-03) # the app hosts; the templates list the same three
+DB_HOST=db-01                # PostgreSQL's host
+ALL_HOSTS=("${HOSTS[@]}" "$DB_HOST")
 NET=10.200.0
 BR=rbkbr0
 SUDOERS=/etc/sudoers.d/runbook-lab
 # jq and net-tools: the runbook's own log analyses and diagnostics script use jq and netstat
 PKGS=(iproute2 procps curl python3 openssh-server openssh-client sudo nginx prometheus
-    prometheus-node-exporter postgresql apache2-utils jq net-tools)
+    prometheus-node-exporter postgresql apache2-utils jq net-tools python3-venv)
 SYSTEMCTL=$LAB/pkg/systemctl-root/usr/bin/systemctl
-NTARGETS=10 # prometheus itself + node, cctelegram and cctelegram-bridge on each host
+NTARGETS=11 # prometheus itself + node, cctelegram and cctelegram-bridge on each app host + node on db-01
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { printf '[lab %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 ms() { date +%s%3N; }
-hip() { echo "$NET.$((10 + 10#${1#mcp-}))"; }
+hip() { case $1 in db-*) echo "$NET.$((20 + 10#${1#db-}))" ;; *) echo "$NET.$((10 + 10#${1#mcp-}))" ;; esac; }
+host_units() { if [ "$1" = "$DB_HOST" ]; then echo postgresql; else echo cctelegram-mcp cctelegram-bridge nginx; fi; }
+all_active() { host_units "$1" | sed 's/[^ ]\+/active/g'; } # what `systemctl is-active` says when all run
 ssh_user() { if [ "$1" = mcp-03 ]; then echo root; else echo runbook; fi; } # mcp-03: the root path
 rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 netns_exists() { [ -e "/run/netns/$1" ]; }
 pgbin() { find /usr/lib/postgresql -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -1; }
 db_password() { sed -n 's|^postgres://runbook:\([0-9a-f]*\)@.*|\1|p' "$LAB/secrets/database_url" 2>/dev/null || true; }
+
+# shellcheck source=lab/aws.sh
+. "$HERE/aws.sh" # the AWS load balancer: aws CLI + moto server
 
 # render TEMPLATE DEST [HOST]: a file of lab/templates with @LAB@, @NET@ and @HOST@ filled in
 render() { sed -e "s|@LAB@|$LAB|g" -e "s|@NET@|$NET|g" -e "s|@HOST@|${3:-}|g" "$HERE/templates/$1" >"$2"; }
@@ -111,7 +124,9 @@ preflight() {
     missing=$(missing_pkgs | xargs)
     [ -z "$missing" ] || die "missing packages: $missing (run: $0 install)"
     grep -qs 'runbook-lab patch' "$SYSTEMCTL" || die "no daemonless systemctl in $LAB/pkg (run: $0 install)"
+    command -v docker >/dev/null || die "no docker CLI (run: $0 install)"
     [ -n "$(pgbin)" ] || die "no PostgreSQL server under /usr/lib/postgresql (run: $0 install)"
+    aws_installed || die "no aws CLI / moto server in $AWS_VENV (run: $0 install)"
     [ -x "$DEMO_BIN" ] || die "no demo binary $DEMO_BIN: cargo build --bin cctelegram-demo (or set RUNBOOK_DEMO_BIN)"
 }
 
@@ -146,7 +161,25 @@ cmd_install() {
         dpkg-deb -x "$LAB"/pkg/systemctl_*.deb "$LAB/pkg/systemctl-root"
         patch_systemctl
     fi
+    command -v docker >/dev/null || install_docker_cli
+    install_aws
     log "install done in $(($(ms) - t0)) ms"
+}
+
+# The docker CLI only (machines of this kind ship it in /usr/local/bin). Debian's docker.io
+# also carries the daemon and pulls in containerd, runc and iptables: it is downloaded, and
+# only its /usr/bin/docker is extracted. No Docker daemon is installed or started.
+install_docker_cli() {
+    local d=$LAB/pkg/docker out
+    rm -rf "$d"
+    mkdir -p "$d"
+    out=$(cd "$d" && { apt-get download -q docker.io 2>&1 ||
+        { apt-get update -qq && apt-get download -q docker.io 2>&1; }; }) ||
+        { echo "$out" >&2; die "apt-get download docker.io failed"; }
+    dpkg-deb --fsys-tarfile "$d"/docker.io_*.deb | tar -x -C "$d" ./usr/bin/docker
+    install -m 755 "$d/usr/bin/docker" /usr/local/bin/docker
+    rm -rf "$d"
+    log "installed the docker client from docker.io: $(docker --version)"
 }
 
 # The replacement keeps only the last `-p NAME`; real systemd takes `-p A,B,C` and repeated
@@ -199,7 +232,7 @@ stop_postgres() {
 netns_pids() {
     local h f ino inos=() boot
     boot=$(($(date +%s) - $(cut -d. -f1 /proc/uptime)))
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         if netns_exists "$h"; then ip netns pids "$h"; fi
         f=$LAB/run/netns-$h.ino
         if [ -f "$f" ] && [ "$(stat -c %Y "$f")" -gt "$boot" ]; then inos+=("$(cat "$f")"); fi
@@ -222,13 +255,13 @@ teardown() {
     # All hosts at once: one wait instead of three.
     mapfile -t pids < <(netns_pids | sort -u)
     stop_pids "${pids[@]}"
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         ip link del "veth-$h" 2>/dev/null || true # both ends, even if the netns lingers
         if netns_exists "$h"; then ip netns del "$h"; fi
         rm -f "$LAB/run/sshd-$h.pid" "$LAB/run/unshare-$h.pid"
     done
     ip link del "$BR" 2>/dev/null || true
-    stop_postgres
+    stop_postgres # a root-namespace cluster left by an older lab.sh
     for f in "$LAB"/run/*.pid; do if [ -f "$f" ]; then stop_pidfile "$(basename "$f" .pid)"; fi; done
     rm -f "$SUDOERS"
     if [ -f "$LAB/run/made-var-lib-cctelegram" ]; then
@@ -240,7 +273,7 @@ teardown() {
 # leftovers: whatever of the lab still exists, one line each (nothing = clean)
 leftovers() {
     local h pid rest
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         ! netns_exists "$h" || echo "netns $h"
         ! ip link show "veth-$h" >/dev/null 2>&1 || echo "link veth-$h"
     done
@@ -250,7 +283,7 @@ leftovers() {
         if alive "$pid"; then echo "process $pid $(tr '\0' ' ' <"/proc/$pid/cmdline")"; fi
     done
     # root-namespace daemons of the lab: each names the lab dir on its command line
-    ps -eo pid=,comm=,args= | awk -v lab="$LAB/" '$2 ~ /^(prometheus|nginx|postgres|sleep)/ && index($0, lab)' |
+    ps -eo pid=,comm=,args= | awk -v lab="$LAB/" '$2 ~ /^(prometheus|nginx|postgres|sleep|python3|moto_server)/ && index($0, lab)' |
         while read -r pid rest; do if alive "$pid"; then echo "process $pid $rest"; fi; done
 }
 
@@ -270,7 +303,7 @@ cmd_stop() {
 
 ports_free() { # the root-namespace ports must be ours to take
     local p used
-    for p in 9090 8088 5433; do
+    for p in 9090 8088 23750 "$AWS_PORT"; do
         used=$(ss -Hltnp "( sport = :$p )")
         [ -z "$used" ] || die "port $p is already in use: $used"
     done
@@ -281,7 +314,7 @@ prepare_dirs() {
     chmod 755 "$LAB" # postgres must traverse it
     # the old tree is deleted in the background: 3 copies of /etc take ~0.7 s on this disk
     mkdir -p "$LAB/.old.$$"
-    mv "$LAB/hosts" "$LAB/logs" "$LAB/lb" "$LAB/prometheus" "$LAB/opt" "$LAB/.old.$$/" 2>/dev/null || true
+    mv "$LAB/hosts" "$LAB/logs" "$LAB/lb" "$LAB/prometheus" "$LAB/opt" "$LAB/pg" "$LAB/.old.$$/" 2>/dev/null || true
     (setsid nice rm -rf "$LAB"/.old.* </dev/null >/dev/null 2>&1 &)
     mkdir -p "$LAB"/{run,logs,bin,hosts,state,lb/logs,lb/tmp,prometheus,opt/cctelegram/bin}
     install -m 755 "$HERE/host-init.sh" "$HERE/journalctl" "$LAB/bin/"
@@ -327,7 +360,7 @@ make_secrets() { # kept across restarts; no trailing newline, so naive readers g
     [ -s "$s/api_key" ] || (umask 077 && printf '%s' "$(rand_hex 24)" >"$s/api_key")
     pw=$(db_password)
     [ -n "$pw" ] || pw=$(rand_hex 16)
-    (umask 077 && printf 'postgres://runbook:%s@127.0.0.1:5433/cctelegram' "$pw" >"$s/database_url")
+    (umask 077 && printf 'postgres://runbook:%s@%s:5432/cctelegram' "$pw" "$(hip "$DB_HOST")" >"$s/database_url")
     # the Telegram Bot API stand-in only answers this token (so a test proves it was sent)
     [ -s "$s/telegram_bot_token" ] ||
         (umask 077 && printf '%s:%s' "$((RANDOM * 32768 + RANDOM))" "$(rand_hex 16)" >"$s/telegram_bot_token")
@@ -339,12 +372,12 @@ make_ssh_keys() { # kept across restarts, so a running client's known_hosts stay
     [ -f "$d/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C runbook-lab-client -f "$d/client_key"
     : >"$d/known_hosts"
     : >"$d/ssh_config"
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         [ -f "$d/hostkeys/$h" ] || ssh-keygen -q -t ed25519 -N '' -C "root@$h" -f "$d/hostkeys/$h"
         echo "$(hip "$h") $(cut -d' ' -f1,2 "$d/hostkeys/$h.pub")" >>"$d/known_hosts"
         printf 'Host %s\n  HostName %s\n  User %s\n' "$h" "$(hip "$h")" "$(ssh_user "$h")" >>"$d/ssh_config"
     done
-    printf 'Host mcp-*\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n' \
+    printf 'Host mcp-* db-*\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n' \
         "$d/client_key" "$d/known_hosts" >>"$d/ssh_config"
 }
 
@@ -368,7 +401,7 @@ setup_network() {
     ip link add "$BR" type bridge
     ip addr add "$NET.1/24" dev "$BR"
     ip link set "$BR" up
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         ip netns add "$h"
         stat -L -c %i "/run/netns/$h" >"$LAB/run/netns-$h.ino" # for leftovers()
         ip link add "veth-$h" type veth peer name eth0 netns "$h"
@@ -390,7 +423,7 @@ build_host() {
     echo "$h" >"$e/hostname"
     { # sudo resolves the hostname, else "unable to resolve host"
         printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\tlab-gateway\n' "$NET.1"
-        for u in "${HOSTS[@]}"; do printf '%s\t%s\n' "$(hip "$u")" "$u"; done
+        for u in "${ALL_HOSTS[@]}"; do printf '%s\t%s\n' "$(hip "$u")" "$u"; done
     } >"$e/hosts"
 
     rm -f "$e"/ssh/ssh_host_*
@@ -401,6 +434,10 @@ build_host() {
     render sshd_config "$e/ssh/sshd_config" "$h"
     mkdir -p /run/sshd # sshd -t insists on its privilege separation dir (hosts have their own)
     /usr/sbin/sshd -t -f "$e/ssh/sshd_config" -h "$e/ssh/ssh_host_ed25519_key"
+    if [ "$h" = "$DB_HOST" ]; then
+        build_db_host "$h"
+        return
+    fi
 
     sed -i 's/^worker_processes .*/worker_processes 1;/' "$e/nginx/nginx.conf"
     rm -f "$e"/nginx/sites-enabled/*
@@ -420,6 +457,27 @@ build_host() {
 
     mkdir -p -m 755 "$e/cctelegram"
     install -m 600 "$LAB/secrets/api_key" "$e/cctelegram/api_key"
+}
+
+# build_db_host HOST: a fresh cluster whose data lives under the lab dir (host-init.sh binds
+# $LAB/hosts/HOST/postgresql over the host's /var/lib/postgresql, Debian's layout) and a real
+# unit `postgresql` running the cluster's postgres in the foreground as user postgres
+build_db_host() {
+    local h=$1 e=$LAB/hosts/$1/etc P=$LAB/hosts/$1/postgresql bin ver
+    bin=$(pgbin)
+    ver=$(basename "$(dirname "$bin")")
+    mkdir -p "$P/$ver"
+    chown -R postgres:postgres "$P"
+    # initdb refuses to run as root; --no-sync: throwaway data, and fsync costs seconds here
+    runuser -u postgres -- "$bin/initdb" -D "$P/$ver/main" -U postgres --auth-local=peer --auth-host=scram-sha-256 -E UTF8 \
+        --locale=C.UTF-8 --no-sync >"$LAB/logs/initdb.log" 2>&1
+    render pg_hba.conf "$P/$ver/main/pg_hba.conf"
+    chown postgres:postgres "$P/$ver/main/pg_hba.conf"
+    rm -rf "$e/systemd/system"
+    mkdir -p "$e/systemd/system/multi-user.target.wants"
+    render postgresql.service "$e/systemd/system/postgresql.service" "$h"
+    sed -i -e "s|@PGBIN@|$bin|g" -e "s|@PGDATA@|/var/lib/postgresql/$ver/main|g" "$e/systemd/system/postgresql.service"
+    ln -s /etc/systemd/system/postgresql.service "$e/systemd/system/multi-user.target.wants/"
 }
 
 # start_host HOST: its PID 1 (host-init.sh, which becomes sshd) in fresh namespaces. The PID
@@ -443,7 +501,7 @@ start_host_services() {
         --no-collector.systemd --log.level=warn </dev/null >/var/log/node-exporter.log 2>&1 &'
     # one systemctl per unit, in parallel (each start of a simple unit sleeps 0.5 s), with a
     # clean environment as if started by the init system
-    for u in cctelegram-mcp cctelegram-bridge nginx; do
+    for u in $(host_units "$h"); do
         in_host "$h" env -i PATH="$PATH" LANG=C.UTF-8 systemctl start "$u" \
             </dev/null >"$LAB/logs/systemctl-start-$h-$u.log" 2>&1 &
         jobs+=($!)
@@ -453,6 +511,10 @@ start_host_services() {
     done
     wait_for "ssh to $h" 10 ssh_ok "$h"
     wait_for "units active on $h" 10 units_active "$h"
+    if [ "$h" = "$DB_HOST" ]; then
+        wait_for "postgres on $h" 15 in_host "$h" runuser -u postgres -- psql -X -At -d postgres -c 'select 1'
+        seed_db
+    fi
     wait_for "health endpoints on $h" 10 health_ok "$h"
 }
 
@@ -465,38 +527,46 @@ start_lb() {
     bg lb nginx -p "$LAB/lb/" -c "$LAB/lb/nginx.conf" -e "$LAB/lb/logs/error.log" -g 'daemon off;'
 }
 
-# start_postgres: a fresh cluster, role runbook (password from the secret), database cctelegram
-start_postgres() {
-    local P=$LAB/pg bin
-    bin=$(pgbin)
-    rm -rf "$P"
-    mkdir -p "$P/sock"
-    chown -R postgres:postgres "$P"
-    chmod 700 "$P"
-    # initdb refuses to run as root; --no-sync: throwaway data, and fsync costs seconds here
-    runuser -u postgres -- "$bin/initdb" -D "$P/data" -U postgres --auth=trust -E UTF8 \
-        --locale=C.UTF-8 --no-sync >"$LAB/logs/initdb.log" 2>&1
-    render pg_hba.conf "$P/data/pg_hba.conf"
-    runuser -u postgres -- "$bin/pg_ctl" -D "$P/data" -l "$P/server.log" -w -t 30 -o \
-        "-c listen_addresses=127.0.0.1 -p 5433 -k $P/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-        start >/dev/null
-    # the password goes on stdin, not on a command line
-    psql -X -q -h 127.0.0.1 -p 5433 -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<EOF
+# seed_db: role runbook (password from the secret; pg_monitor to see every session) owning
+# database cctelegram, with a table whose dead tuples wait for run_database_maintenance
+# (autovacuum is off for it). As postgres over db-01's own socket; the password goes on stdin.
+seed_db() {
+    in_host "$DB_HOST" runuser -u postgres -- psql -X -q -d postgres -v ON_ERROR_STOP=1 >/dev/null <<EOF
 CREATE ROLE runbook LOGIN PASSWORD '$(db_password)' IN ROLE pg_monitor, pg_signal_backend;
 CREATE DATABASE cctelegram OWNER runbook;
+\\connect cctelegram
+SET ROLE runbook;
+CREATE TABLE messages (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, chat_id bigint NOT NULL,
+    body text NOT NULL, sent_at timestamptz NOT NULL DEFAULT now()) WITH (autovacuum_enabled = false);
+CREATE INDEX messages_chat_id ON messages (chat_id);
+INSERT INTO messages (chat_id, body) SELECT g % 50, 'message ' || g FROM generate_series(1, 30000) g;
+DELETE FROM messages WHERE id % 3 = 0;
 EOF
 }
 
+# The Engine API stand-in for the docker CLI (lab/docker-standin.py; not Docker)
+start_docker_standin() {
+    mkdir -p "$LAB/docker"
+    bg docker-standin python3 "$HERE/docker-standin.py" --listen 127.0.0.1:23750 \
+        --record "$LAB/docker/requests.jsonl"
+}
+# its own endpoint, which is not recorded: a status check must not show up in a test's record
+docker_ok() { curl -sf --max-time 2 -o /dev/null http://127.0.0.1:23750/_standin/state; }
+
 write_config() {
     render runbook-mcp.toml "$LAB/runbook-mcp.toml"
+    aws_config "$LAB/runbook-mcp.toml"
     (umask 077 && cat >"$LAB/lab.env") <<EOF
 # runbook lab environment (written by lab/lab.sh); holds a secret, mode 600
 export RUNBOOK_LAB_DIR=$LAB
 export RUNBOOK_LAB_CONFIG=$LAB/runbook-mcp.toml
-export RUNBOOK_LAB_HOSTS="${HOSTS[*]}"
+export RUNBOOK_LAB_HOSTS="${ALL_HOSTS[*]}"
+export RUNBOOK_LAB_DB_HOST=$DB_HOST
 export RUNBOOK_LAB_SSH_CONFIG=$LAB/ssh/ssh_config
 export RUNBOOK_LAB_LB_URL=http://$NET.1:8088
 export PROMETHEUS_URL=http://127.0.0.1:9090
+export RUNBOOK_LAB_DOCKER_HOST=tcp://127.0.0.1:23750
+export RUNBOOK_LAB_AWS_ENDPOINT=$AWS_ENDPOINT
 export DATABASE_URL=$(cat "$LAB/secrets/database_url")
 EOF
 }
@@ -509,21 +579,24 @@ ssh_ok() { # HOST
         -o UserKnownHostsFile="$LAB/ssh/known_hosts" -o StrictHostKeyChecking=yes \
         -o BatchMode=yes -o ConnectTimeout=3 "$(ssh_user "$1")@$(hip "$1")" true </dev/null
 }
-units_active() { # HOST : prints the three states
-    local out
-    out=$(in_host "$1" systemctl is-active cctelegram-mcp cctelegram-bridge nginx 2>/dev/null | xargs)
+units_active() { # HOST : prints the states of the host's units
+    local out units
+    units=$(host_units "$1")
+    # shellcheck disable=SC2086 # one word per unit
+    out=$(in_host "$1" systemctl is-active $units 2>/dev/null | xargs)
     echo "$out"
-    [ "$out" = "active active active" ]
+    [ "$out" = "$(all_active "$1")" ]
 }
 health_ok() { # HOST
     local ip
+    if [ "$1" = "$DB_HOST" ]; then pg_ok; return; fi
     ip=$(hip "$1")
     [ "$(http_code_key "http://$ip:8080/health")" = 200 ] && [ "$(http_code_key "http://$ip:8081/health")" = 200 ] &&
         [ "$(http_code "http://$ip/healthz")" = 200 ]
 }
 lb_ok() { [ "$(http_code_key "http://$NET.1:8088/health")" = 200 ] && [ "$(http_code_key http://127.0.0.1:8088/health)" = 200 ]; }
 pg_ok() {
-    [ "$(PGPASSWORD=$(db_password) psql -X -At -h 127.0.0.1 -p 5433 -U runbook -d cctelegram -c 'select 1' 2>/dev/null)" = 1 ]
+    [ "$(PGPASSWORD=$(db_password) psql -X -At -h "$(hip "$DB_HOST")" -p 5432 -U runbook -d cctelegram -c 'select 1' 2>/dev/null)" = 1 ]
 }
 targets_up() { # number of targets up
     curl -s --max-time 2 'http://127.0.0.1:9090/api/v1/query?query=sum(up)' |
@@ -536,36 +609,37 @@ prom_ok() { [ "$(targets_up)" = "$NTARGETS" ]; }
 
 cmd_start() {
     preflight
-    local t0 h pg_job jobs=()
+    local t0 h jobs=() aws_job
     t0=$(ms)
     teardown
     ports_free
     prepare_dirs
     start_holder     # before any service
+    start_aws >"$LAB/logs/aws-setup.log" 2>&1 &
+    aws_job=$!
     start_prometheus # early: its first scrape comes ~6 s after it starts
     make_secrets
     make_ssh_keys
-    start_postgres &
-    pg_job=$!
     ensure_user # before /etc is copied
     setup_network
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         build_host "$h" &
         jobs+=($!)
     done
     for h in "${jobs[@]}"; do wait "$h" || die "preparing a host failed"; done
     jobs=()
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         start_host "$h"
         start_host_services "$h" &
         jobs+=($!)
     done
     start_lb
+    start_docker_standin
+    wait "$aws_job" || die "the AWS emulator setup failed (see $LAB/logs/aws-setup.log)"
     write_config
     for h in "${jobs[@]}"; do wait "$h" || die "a host failed to start (see $LAB/logs)"; done
-    wait "$pg_job" || die "postgres failed to start (see $LAB/logs/initdb.log, $LAB/pg/server.log)"
     wait_for "load balancer /health" 10 lb_ok
-    wait_for "postgres" 10 pg_ok
+    wait_for "docker stand-in" 5 docker_ok
     log "hosts ready (+$(($(ms) - t0)) ms); waiting for Prometheus' first scrapes"
     wait_for "prometheus: all $NTARGETS targets up" 30 prom_ok
     log "lab up in $(($(ms) - t0)) ms; config $LAB/runbook-mcp.toml; env: . $LAB/lab.env"
@@ -582,7 +656,7 @@ cmd_status() {
     }
     check proc1-holder "/proc/1/status held open" holder_ok
     check bridge "$BR $NET.1/24" ip link show "$BR"
-    for h in "${HOSTS[@]}"; do
+    for h in "${ALL_HOSTS[@]}"; do
         if ! netns_exists "$h" || ! alive "$(cat "$LAB/run/sshd-$h.pid" 2>/dev/null || echo 0)"; then
             check "$h" "netns or PID 1 (sshd) missing" false
             continue
@@ -590,12 +664,17 @@ cmd_status() {
         check "$h proc1-holder" "the host's /proc/1/status held open" host_holder_ok "$h"
         check "$h ssh" "$(ssh_user "$h")@$(hip "$h"):22" ssh_ok "$h"
         states=$(units_active "$h" || true)
-        check "$h units" "cctelegram-mcp cctelegram-bridge nginx: $states" test "$states" = "active active active"
-        check "$h health" ":8080/health :8081/health :80/healthz" health_ok "$h"
+        check "$h units" "$(host_units "$h"): $states" test "$states" = "$(all_active "$h")"
+        if [ "$h" = "$DB_HOST" ]; then
+            check "$h postgres" "runbook@$(hip "$h"):5432/cctelegram" health_ok "$h"
+        else
+            check "$h health" ":8080/health :8081/health :80/healthz" health_ok "$h"
+        fi
         check "$h node-exporter" ":9100/metrics" test "$(http_code "http://$(hip "$h"):9100/metrics")" = 200
     done
     check load-balancer "$NET.1:8088 127.0.0.1:8088 /health" lb_ok
-    check postgres "127.0.0.1:5433 database cctelegram" pg_ok
+    check docker-standin "127.0.0.1:23750 Engine API stand-in (not Docker)" docker_ok
+    check aws-emulator "$AWS_ENDPOINT moto (not AWS): $AWS_TG_NAME with ${#HOSTS[@]} targets" aws_targets_ok
     check prometheus "127.0.0.1:9090 targets up: $(targets_up || true)/$NTARGETS" prom_ok
     return $bad
 }

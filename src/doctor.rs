@@ -102,6 +102,60 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             config.server.http_timeout,
         )));
     }
+    if let Some(sw) = &config.swarm {
+        let fleet = &fleet;
+        checks.push(Box::pin(async move {
+            let t = Instant::now();
+            let argv = ["docker", "-H", &sw.docker_host, "service", "ls"];
+            let cmd = Cmd::new(argv.into_iter().chain(["--format", "{{.Name}}"]));
+            let (ok, detail) = match fleet.run_local(&cmd).await {
+                Ok(o) if o.success() => {
+                    let names: Vec<&str> = o.stdout.lines().collect();
+                    let missing: Vec<&str> = sw
+                        .services
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|s| !names.contains(s))
+                        .collect();
+                    if missing.is_empty() {
+                        (
+                            true,
+                            format!("{}: {}", sw.docker_host, sw.services.join(", ")),
+                        )
+                    } else {
+                        let missing = missing.join(", ");
+                        (false, format!("{}: no service {missing}", sw.docker_host))
+                    }
+                }
+                Ok(o) => (false, o.stderr.lines().next().unwrap_or("").to_string()),
+                Err(e) => (false, e.to_string()),
+            };
+            Row {
+                what: "swarm".into(),
+                ok,
+                ms: t.elapsed().as_millis(),
+                detail,
+            }
+        }));
+    }
+    if let Some(aws) = &config.aws {
+        let (fleet, secrets) = (&fleet, &config.secrets);
+        checks.push(Box::pin(async move {
+            let t = Instant::now();
+            let r = crate::tools::loadbalancer::read_target_group(fleet, secrets, aws).await;
+            let (ok, detail) = match r {
+                // Reached, and at least one target takes traffic.
+                Ok(now) => (now.healthy > 0, now.line()),
+                Err(e) => (false, e.message),
+            };
+            Row {
+                what: "aws target group".into(),
+                ok,
+                ms: t.elapsed().as_millis(),
+                detail,
+            }
+        }));
+    }
     let mut rows = futures::future::join_all(checks).await;
     for (name, st) in config.secrets.status() {
         rows.push(Row {

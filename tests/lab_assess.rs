@@ -13,6 +13,8 @@ use common::{call, host, lab_config, ok, spawn, text};
 use serde_json::json;
 
 const HOSTS: [&str; 3] = ["mcp-01", "mcp-02", "mcp-03"];
+/// Every inventory host, in the order results come (by name): the database host first.
+const ALL_HOSTS: [&str; 4] = ["db-01", "mcp-01", "mcp-02", "mcp-03"];
 const SERVICES: [&str; 3] = ["cctelegram-bridge", "cctelegram-mcp", "nginx"];
 const ADDRS: [&str; 3] = ["10.200.0.11", "10.200.0.12", "10.200.0.13"];
 
@@ -22,6 +24,16 @@ fn secret(name: &str) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// The hosts of a per-host result, in order.
+fn hosts_of(v: &serde_json::Value) -> Vec<&str> {
+    v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect()
 }
 
 /// No secret may appear anywhere in what the client sees.
@@ -41,7 +53,8 @@ async fn check_service_status_reads_every_service_on_every_host() {
     let r = call(&client, "check_service_status", json!({})).await;
     let v = ok(&r);
     assert_eq!(v["down"], json!([]), "{}", text(&r));
-    for h in HOSTS {
+    assert_eq!(hosts_of(v), ALL_HOSTS);
+    for h in ALL_HOSTS {
         let hr = host(v, h);
         assert_eq!(hr["status"], "ok", "{hr}");
         let services = hr["result"]["services"].as_array().unwrap();
@@ -49,7 +62,12 @@ async fn check_service_status_reads_every_service_on_every_host() {
             .iter()
             .map(|s| s["service"].as_str().unwrap())
             .collect();
-        assert_eq!(names, SERVICES);
+        // Each host runs only its own services: db-01 the database, the others the app.
+        if h == "db-01" {
+            assert_eq!(names, ["postgresql"]);
+        } else {
+            assert_eq!(names, SERVICES);
+        }
         for s in services {
             assert_eq!(s["state"], "running", "{h}: {s}");
             assert!(s["main_pid"].as_u64().unwrap() > 1, "{h}: {s}");
@@ -78,6 +96,10 @@ async fn check_health_covers_instances_and_the_load_balancer_without_showing_the
     let r = call(&client, "check_health", json!({})).await;
     let v = ok(&r);
     assert_eq!(v["unhealthy"], json!([]), "{}", text(&r));
+    assert_eq!(hosts_of(v), ALL_HOSTS);
+    // PostgreSQL has no HTTP health endpoint (check_database covers it): db-01 answers empty.
+    assert_eq!(host(v, "db-01")["status"], "ok");
+    assert_eq!(host(v, "db-01")["result"]["checks"], json!([]));
     for (h, addr) in HOSTS.iter().zip(ADDRS) {
         let checks = host(v, h)["result"]["checks"].as_array().unwrap().clone();
         assert_eq!(checks.len(), 3, "{h}: {checks:?}");
@@ -100,7 +122,8 @@ async fn check_system_resources_reads_each_hosts_own_filesystems() {
     let client = spawn(Some(&lab_config()), &[]).await;
     let r = call(&client, "check_system_resources", json!({"top": 5})).await;
     let v = ok(&r);
-    for h in HOSTS {
+    assert_eq!(hosts_of(v), ALL_HOSTS);
+    for h in ALL_HOSTS {
         let res = &host(v, h)["result"];
         assert!(res["memory"]["total_bytes"].as_u64().unwrap() > 1 << 30);
         assert!(res["cpus"].as_u64().unwrap() >= 1);
@@ -136,6 +159,8 @@ async fn get_recent_logs_finds_a_request_made_now_on_each_host() {
     )
     .await;
     let v = ok(&r);
+    // By default only the hosts that run the service.
+    assert_eq!(hosts_of(v), HOSTS);
     for h in HOSTS {
         let log = &host(v, h)["result"];
         assert_eq!(log["matched"], 1, "{h}: {log}");
@@ -167,6 +192,7 @@ async fn get_bridge_status_reports_the_telegram_connection() {
     let r = call(&client, "get_bridge_status", json!({})).await;
     let v = ok(&r);
     assert_eq!(v["service"], "cctelegram-bridge");
+    assert_eq!(hosts_of(v), HOSTS, "only the hosts running a bridge");
     for h in HOSTS {
         let b = &host(v, h)["result"];
         assert_eq!(b["service"]["state"], "running", "{b}");
@@ -184,6 +210,30 @@ async fn run_diagnostics_covers_step_two_on_all_hosts_in_one_call() {
     let r = call(&client, "run_diagnostics", json!({})).await;
     let took = started.elapsed();
     let v = ok(&r);
+    assert_eq!(hosts_of(v), ALL_HOSTS);
+    let db = &host(v, "db-01")["result"];
+    assert_eq!(db["system"]["hostname"], "db-01");
+    assert_eq!(db["services"].as_array().unwrap().len(), 1, "{db}");
+    assert_eq!(db["services"][0]["service"], "postgresql");
+    assert_eq!(db["services"][0]["state"], "running");
+    assert_eq!(db["health"], json!([]));
+    assert!(
+        db["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["command"].as_str().unwrap().contains("postgres")),
+        "{db}"
+    );
+    let ports: Vec<u64> = db["listening"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["port"].as_u64())
+        .collect();
+    for p in [22, 5432, 9100] {
+        assert!(ports.contains(&p), "db-01: port {p} not in {ports:?}");
+    }
     for h in HOSTS {
         let d = &host(v, h)["result"];
         assert_eq!(d["system"]["hostname"], h, "each host has its own hostname");
@@ -292,7 +342,10 @@ async fn query_metrics_presets_and_ranges_come_from_prometheus() {
     assert_eq!(v["kind"], "range");
     assert_eq!(v["result_type"], "matrix");
     let series = v["series"].as_array().unwrap();
-    assert!(series.len() >= 9, "{series:?}");
+    assert!(
+        series.len() >= 11,
+        "every target, db-01's node exporter too: {series:?}"
+    );
     assert!(
         series
             .iter()
@@ -319,7 +372,11 @@ async fn unknown_hosts_and_services_are_refused_by_name() {
     )
     .await;
     common::assert_invalid(&r, "hosts[1]");
-    assert!(text(&r).contains("mcp-01, mcp-02, mcp-03"));
+    assert!(
+        text(&r).contains("db-01, mcp-01, mcp-02, mcp-03"),
+        "{}",
+        text(&r)
+    );
     let r = call(
         &client,
         "check_service_status",

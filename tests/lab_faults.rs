@@ -96,13 +96,14 @@ async fn a_frozen_host_times_out_while_the_others_answer() {
             .unwrap()
             .contains("timed out")
     );
-    for h in ["mcp-01", "mcp-02"] {
+    for h in ["db-01", "mcp-01", "mcp-02"] {
         assert_eq!(
             host(&v, h)["status"],
             "ok",
             "{h} must answer while mcp-03 hangs"
         );
     }
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 4, "{v}");
     assert!(text(&r).contains("mcp-03 timed out"), "{}", text(&r));
     // The lab's command timeout is 5 s: a hung host costs that (plus 2 s of grace), never the
     // whole call. This bounds behaviour, it does not measure speed.

@@ -367,16 +367,25 @@ async fn modern<H: ClientHandler>(h: H, cfg: &std::path::Path) -> RunningService
     let client = h
         .serve_with_lifecycle(
             TokioChildProcess::new(cmd).unwrap(),
-            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
         )
         .await
         .unwrap();
-    assert_eq!(client.peer_info().unwrap().protocol_version, ProtocolVersion::V_2026_07_28);
+    assert_eq!(
+        client.peer_info().unwrap().protocol_version,
+        ProtocolVersion::V_2026_07_28
+    );
     client
 }
 
 fn accept() -> std::collections::BTreeMap<String, Value> {
-    [("approval".to_string(), json!({"action": "accept", "content": {"approve": true}}))].into()
+    [(
+        "approval".to_string(),
+        json!({"action": "accept", "content": {"approve": true}}),
+    )]
+    .into()
 }
 
 #[tokio::test]
@@ -400,41 +409,71 @@ async fn input_required_round_approves_once_and_refuses_forged_or_replayed_state
     let client = modern(h.clone(), &cfg).await;
     let r = call(&client, "restart_service", restart("mcp-02")).await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
-    assert_eq!(r.structured_content.unwrap()["approval"]["channels"], json!(["input_required"]));
+    assert_eq!(
+        r.structured_content.unwrap()["approval"]["channels"],
+        json!(["input_required"])
+    );
     let after = main_pid("mcp-02", "cctelegram-mcp");
     assert_ne!(before, after);
 
     // By hand: first round, then answer it, then replay the same state and answer.
-    let Value::Object(args) = restart("mcp-02") else { panic!() };
-    let first = client.call_tool_once(CallToolRequestParams::new("restart_service").with_arguments(args.clone())).await.unwrap();
-    let CallToolResponse::InputRequired(ir) = first else { panic!("expected input required, got {first:?}") };
+    let Value::Object(args) = restart("mcp-02") else {
+        panic!()
+    };
+    let first = client
+        .call_tool_once(CallToolRequestParams::new("restart_service").with_arguments(args.clone()))
+        .await
+        .unwrap();
+    let CallToolResponse::InputRequired(ir) = first else {
+        panic!("expected input required, got {first:?}")
+    };
     let state = ir.request_state.clone().unwrap();
     let answered = CallToolRequestParams::new("restart_service")
         .with_arguments(args.clone())
         .with_request_state(state.clone())
         .with_input_responses(accept());
-    let CallToolResponse::Complete(done) = client.call_tool_once(answered.clone()).await.unwrap() else { panic!() };
+    let CallToolResponse::Complete(done) = client.call_tool_once(answered.clone()).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(done.is_error, Some(false), "{}", text(&done));
     let after2 = main_pid("mcp-02", "cctelegram-mcp");
     assert_ne!(after, after2);
-    let CallToolResponse::Complete(replayed) = client.call_tool_once(answered).await.unwrap() else { panic!() };
+    let CallToolResponse::Complete(replayed) = client.call_tool_once(answered).await.unwrap()
+    else {
+        panic!()
+    };
     refused(&replayed, "denied");
-    assert!(text(&replayed).contains("already used"), "{}", text(&replayed));
+    assert!(
+        text(&replayed).contains("already used"),
+        "{}",
+        text(&replayed)
+    );
 
     // A forged state (wrong seal) and a state for another plan are refused.
     let forged = CallToolRequestParams::new("restart_service")
         .with_arguments(args.clone())
         .with_request_state(format!("{}.{}", &state[..10], "00".repeat(32)))
         .with_input_responses(accept());
-    let CallToolResponse::Complete(r) = client.call_tool_once(forged).await.unwrap() else { panic!() };
+    let CallToolResponse::Complete(r) = client.call_tool_once(forged).await.unwrap() else {
+        panic!()
+    };
     refused(&r, "denied");
-    assert!(text(&r).contains("not one this server issued"), "{}", text(&r));
-    let Value::Object(other) = restart("mcp-01") else { panic!() };
+    assert!(
+        text(&r).contains("not one this server issued"),
+        "{}",
+        text(&r)
+    );
+    let Value::Object(other) = restart("mcp-01") else {
+        panic!()
+    };
     let swapped = CallToolRequestParams::new("restart_service")
         .with_arguments(other)
         .with_request_state(state)
         .with_input_responses(accept());
-    let CallToolResponse::Complete(r) = client.call_tool_once(swapped).await.unwrap() else { panic!() };
+    let CallToolResponse::Complete(r) = client.call_tool_once(swapped).await.unwrap() else {
+        panic!()
+    };
     refused(&r, "denied");
     assert_eq!(main_pid("mcp-02", "cctelegram-mcp"), after2);
     client.cancel().await.unwrap();
@@ -448,8 +487,16 @@ async fn audit_verify_catches_edits_reordering_and_truncation() {
     let a = common::spawn(Some(&cfg), &[]).await;
     let b = common::spawn(Some(&cfg), &[]).await;
     let (ra, rb) = tokio::join!(
-        call(&a, "reload_nginx", json!({"hosts": ["mcp-01"], "reason": "audit test a"})),
-        call(&b, "reload_nginx", json!({"hosts": ["mcp-03"], "reason": "audit test b"})),
+        call(
+            &a,
+            "reload_nginx",
+            json!({"hosts": ["mcp-01"], "reason": "audit test a"})
+        ),
+        call(
+            &b,
+            "reload_nginx",
+            json!({"hosts": ["mcp-03"], "reason": "audit test b"})
+        ),
     );
     assert_eq!(ra.is_error, Some(false), "{}", text(&ra));
     assert_eq!(rb.is_error, Some(false), "{}", text(&rb));
@@ -458,7 +505,10 @@ async fn audit_verify_catches_edits_reordering_and_truncation() {
     let out = cli(&cfg, &["audit", "verify"]);
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{report}");
-    assert!(report.contains("4 entries"), "two intents and two outcomes: {report}");
+    assert!(
+        report.contains("4 entries"),
+        "two intents and two outcomes: {report}"
+    );
 
     let log = state.path().join("state/audit.jsonl");
     let original = std::fs::read_to_string(&log).unwrap();
@@ -466,11 +516,200 @@ async fn audit_verify_catches_edits_reordering_and_truncation() {
     let check = |content: String, what: &str| {
         std::fs::write(&log, content).unwrap();
         let out = cli(&cfg, &["audit", "verify"]);
-        assert!(!out.status.success(), "{what} went unnoticed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "{what} went unnoticed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     };
-    check(original.replacen("audit test a", "audit test X", 1), "an edited line");
-    check(format!("{}\n{}\n{}\n{}\n", lines[1], lines[0], lines[2], lines[3]), "a reordered pair");
-    check(format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]), "a truncated file");
+    check(
+        original.replacen("audit test a", "audit test X", 1),
+        "an edited line",
+    );
+    check(
+        format!("{}\n{}\n{}\n{}\n", lines[1], lines[0], lines[2], lines[3]),
+        "a reordered pair",
+    );
+    check(
+        format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]),
+        "a truncated file",
+    );
     std::fs::write(&log, &original).unwrap();
     assert!(cli(&cfg, &["audit", "verify"]).status.success());
+}
+
+/// A client without elicitation that counts progress notifications.
+#[derive(Clone, Default)]
+struct Counting {
+    progress: Arc<AtomicUsize>,
+}
+
+impl ClientHandler for Counting {
+    async fn on_progress(
+        &self,
+        _p: rmcp::model::ProgressNotificationParam,
+        _ctx: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.progress.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn rolling_restart_halts_when_the_second_host_fails_its_health_check() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { rolling_restart = \"allow\" }\n");
+    let h = Counting::default();
+    let client = common::spawn_with(h.clone(), &cfg).await;
+    let hosts = ["mcp-01", "mcp-02", "mcp-03"];
+    let before: Vec<u32> = hosts
+        .iter()
+        .map(|x| main_pid(x, "cctelegram-mcp"))
+        .collect();
+    // mcp-02's instance answers its health check with 503 (the demo's fault switch).
+    common::lab_exec(
+        "mcp-02",
+        &["sh", "-c", "echo fail > /run/cctelegram/mcp.mode"],
+    );
+    let r = call(
+        &client,
+        "rolling_restart",
+        json!({"hosts": hosts, "service": "cctelegram-mcp", "health_timeout_secs": 3, "reason": "leak"}),
+    )
+    .await;
+    common::lab_exec(
+        "mcp-02",
+        &["sh", "-c", "echo ok > /run/cctelegram/mcp.mode"],
+    );
+    let after: Vec<u32> = hosts
+        .iter()
+        .map(|x| main_pid(x, "cctelegram-mcp"))
+        .collect();
+
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "a halted roll is a failed call: {}",
+        text(&r)
+    );
+    assert!(text(&r).contains("HALTED"), "{}", text(&r));
+    let v = r.structured_content.unwrap();
+    let res = &v["result"];
+    assert_eq!(res["hosts"][0]["host"], "mcp-01");
+    assert_eq!(res["hosts"][0]["ok"], true);
+    assert_eq!(res["hosts"][1]["host"], "mcp-02");
+    assert_eq!(res["hosts"][1]["healthy_after"], false);
+    assert_eq!(res["skipped"], json!(["mcp-03"]));
+    assert_ne!(before[0], after[0], "mcp-01 restarted");
+    assert_ne!(
+        before[1], after[1],
+        "mcp-02 restarted (and failed its check)"
+    );
+    assert_eq!(before[2], after[2], "mcp-03 untouched after the halt");
+    assert!(
+        h.progress.load(Ordering::SeqCst) >= 2,
+        "progress notifications arrived"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn restart_bridge_terminates_stale_bridge_processes_by_pid() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { restart_bridge = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    // A stale bridge left behind on mcp-01 (same executable, another port).
+    common::lab_exec(
+        "mcp-01",
+        &[
+            "sh",
+            "-c",
+            "setsid /opt/cctelegram/bin/cctelegram-bridge --role bridge --listen 127.0.0.1:18081 --name stale \
+          --api-key-file /etc/cctelegram/api_key --log-dir /tmp/stale-bridge --control-file /tmp/stale.mode </dev/null >/dev/null 2>&1 &",
+        ],
+    );
+    let stale_pid = {
+        let mut pid = String::new();
+        for _ in 0..50 {
+            pid = common::lab_exec(
+                "mcp-01",
+                &["sh", "-c", "pgrep -f 'listen 127.0.0.1:18081' || true"],
+            )
+            .trim()
+            .to_string();
+            if !pid.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        pid.lines().next().unwrap().parse::<u32>().unwrap()
+    };
+    let before = main_pid("mcp-01", "cctelegram-bridge");
+    let r = call(
+        &client,
+        "restart_bridge",
+        json!({"hosts": ["mcp-01"], "reason": "bridge stuck"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let res = &r.structured_content.unwrap()["result"]["hosts"][0];
+    assert_eq!(res["terminated"], json!([stale_pid]), "{res}");
+    assert_eq!(res["healthy_after"], true);
+    assert_ne!(main_pid("mcp-01", "cctelegram-bridge"), before);
+    // Gone, or a zombie waiting for the host's init to reap it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let state = common::lab_exec(
+            "mcp-01",
+            &[
+                "sh",
+                "-c",
+                &format!("ps -o stat= -p {stale_pid} | grep -qv Z && echo alive || echo gone"),
+            ],
+        );
+        if state.trim() == "gone" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stale bridge {stale_pid} still alive"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn auto_recover_restarts_only_what_is_unhealthy() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { auto_recover = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let healthy_pid = main_pid("mcp-01", "cctelegram-mcp");
+    let r = call(
+        &client,
+        "auto_recover",
+        json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "cron"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert!(text(&r).contains("nothing to do"));
+    assert_eq!(
+        main_pid("mcp-01", "cctelegram-mcp"),
+        healthy_pid,
+        "healthy: left alone"
+    );
+
+    common::lab_exec("mcp-03", &["systemctl", "stop", "cctelegram-mcp"]);
+    let r = call(
+        &client,
+        "auto_recover",
+        json!({"hosts": ["mcp-03"], "service": "cctelegram-mcp", "reason": "cron"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let h = &r.structured_content.unwrap()["result"]["hosts"][0];
+    assert_eq!(h["healthy_before"], false);
+    assert_eq!(h["restarted"], true);
+    assert_eq!(h["healthy_after"], true);
+    assert!(main_pid("mcp-03", "cctelegram-mcp") > 0, "running again");
+    client.cancel().await.unwrap();
 }

@@ -5,6 +5,10 @@
 //! `3/3 (max 1 per node)` or `1/1 (3/5 completed)` for jobs; a task's `CurrentState` reads
 //! `Running 2 hours ago`; a task's `Error` carries its own quotes (`"task: non-zero exit (137)"`).
 //! Fields the CLI may add later are ignored; missing ones read as empty.
+//!
+//! `docker service inspect SERVICE` prints the engine's own service objects as a JSON array;
+//! [`parse_service_inspect`] keeps what the swarm tools report (version, mode, replicas, image,
+//! memory limit, and the previous spec a rollback would restore).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -164,6 +168,151 @@ fn json_lines<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// What a service spec sets, from `docker service inspect`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct SwarmSpec {
+    /// `replicated`, `global`, `replicated-job` or `global-job`.
+    pub mode: String,
+    /// Replicas wanted (replicated services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u64>,
+    /// Image as the spec names it (a digest pin included).
+    pub image: String,
+    /// Memory limit of each task in bytes; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<i64>,
+}
+
+/// One service from `docker service inspect`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct SwarmServiceSpec {
+    /// Full service id.
+    pub id: String,
+    pub name: String,
+    /// The engine's version index of the service object (each update bumps it).
+    pub version: u64,
+    /// The spec in force.
+    pub spec: SwarmSpec,
+    /// The spec before the last update: what `docker service update --rollback` restores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<SwarmSpec>,
+    /// State of the last update or rollback (`updating`, `completed`, `paused`,
+    /// `rollback_started`, `rollback_completed`, ...); empty when there was none.
+    pub update_state: String,
+    /// The engine's message about it, e.g. `update paused due to failure`.
+    pub update_message: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawInspect {
+    #[serde(rename = "ID")]
+    id: String,
+    version: RawVersion,
+    spec: RawSpec,
+    previous_spec: Option<RawSpec>,
+    update_status: Option<RawUpdateStatus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawVersion {
+    index: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawSpec {
+    name: String,
+    task_template: RawTaskTemplate,
+    /// One key: `Replicated`, `Global`, `ReplicatedJob` or `GlobalJob`.
+    mode: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawTaskTemplate {
+    container_spec: RawContainerSpec,
+    resources: RawResources,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawContainerSpec {
+    image: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawResources {
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawLimits {
+    memory_bytes: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawUpdateStatus {
+    state: String,
+    message: String,
+}
+
+impl RawSpec {
+    fn summary(&self) -> SwarmSpec {
+        let (mode, replicas) = match self.mode.iter().next() {
+            Some((k, v)) => (
+                match k.as_str() {
+                    "Replicated" => "replicated".to_string(),
+                    "Global" => "global".to_string(),
+                    "ReplicatedJob" => "replicated-job".to_string(),
+                    "GlobalJob" => "global-job".to_string(),
+                    other => other.to_lowercase(),
+                },
+                (k == "Replicated")
+                    .then(|| v.get("Replicas").and_then(serde_json::Value::as_u64))
+                    .flatten(),
+            ),
+            None => (String::new(), None),
+        };
+        let mem = self.task_template.resources.limits.memory_bytes;
+        SwarmSpec {
+            mode,
+            replicas,
+            image: self.task_template.container_spec.image.clone(),
+            memory_limit_bytes: (mem != 0).then_some(mem),
+        }
+    }
+}
+
+/// Parse `docker service inspect SERVICE...` (its default JSON array output).
+pub fn parse_service_inspect(output: &str) -> Result<Vec<SwarmServiceSpec>, ParseError> {
+    const INPUT: &str = "docker service inspect";
+    if output.trim().is_empty() {
+        return Err(ParseError::Empty { input: INPUT });
+    }
+    let raw: Vec<RawInspect> = serde_json::from_str(output)
+        .map_err(|e| ParseError::document(INPUT, format!("not a JSON array of services: {e}")))?;
+    Ok(raw
+        .into_iter()
+        .map(|r| {
+            let status = r.update_status.unwrap_or_default();
+            SwarmServiceSpec {
+                spec: r.spec.summary(),
+                previous: r.previous_spec.as_ref().map(RawSpec::summary),
+                name: r.spec.name,
+                id: r.id,
+                version: r.version.index,
+                update_state: status.state,
+                update_message: status.message,
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +320,52 @@ mod tests {
     const LS: &str = include_str!("fixtures/docker_service_ls.jsonl");
     const LS_DOCS: &str = include_str!("fixtures/docker_service_ls_docs.jsonl");
     const PS: &str = include_str!("fixtures/docker_service_ps.jsonl");
+    const INSPECT: &str = include_str!("fixtures/docker_service_inspect.json");
+    const INSPECT_DOCS: &str = include_str!("fixtures/docker_service_inspect_docs.json");
+
+    #[test]
+    fn inspect_reads_spec_limit_and_previous_spec() {
+        let s = &parse_service_inspect(INSPECT).unwrap()[0];
+        assert_eq!(s.name, "cctelegram_mcp-server");
+        assert_eq!(s.id, "q7xkmw3v0f2bk3j4h5g6f7d8z");
+        assert_eq!(s.version, 42);
+        assert_eq!(
+            s.spec,
+            SwarmSpec {
+                mode: "replicated".into(),
+                replicas: Some(3),
+                image: "cctelegram/mcp-server:1.4.2".into(),
+                memory_limit_bytes: Some(2 << 30),
+            }
+        );
+        let prev = s.previous.as_ref().unwrap();
+        assert_eq!(
+            prev.memory_limit_bytes, None,
+            "the spec before `--limit-memory 2G`"
+        );
+        assert_eq!(s.update_state, "completed");
+
+        let docs = &parse_service_inspect(INSPECT_DOCS).unwrap()[0];
+        assert_eq!((docs.name.as_str(), docs.version), ("redis", 12));
+        assert_eq!(docs.spec.replicas, Some(1));
+        assert_eq!(docs.spec.image, "redis:7.4.1");
+        assert_eq!(docs.spec.memory_limit_bytes, None, "`Limits: {{}}`");
+        assert!(docs.previous.is_none() && docs.update_state.is_empty());
+    }
+
+    #[test]
+    fn inspect_global_mode_and_errors() {
+        let global = r#"[{"ID":"x","Spec":{"Name":"g","Mode":{"Global":{}}}}]"#;
+        let s = &parse_service_inspect(global).unwrap()[0];
+        assert_eq!((s.spec.mode.as_str(), s.spec.replicas), ("global", None));
+        // `docker service inspect nosuch` prints `[]` and fails on stderr.
+        assert!(parse_service_inspect("[]\n").unwrap().is_empty());
+        assert!(matches!(
+            parse_service_inspect(""),
+            Err(ParseError::Empty { .. })
+        ));
+        assert!(parse_service_inspect("Error: no such service: x").is_err());
+    }
 
     #[test]
     fn services_with_full_partial_none_and_capped_replicas() {

@@ -5,6 +5,7 @@
 //! - service managers: [`systemd`] (`systemctl show`, `is-active`), [`supervisor`]
 //!   (`supervisorctl status`), [`docker`] (`docker service ls` / `ps` JSON lines), all reduced to
 //!   one [`ServiceState`];
+//! - load balancer: [`elbv2`] (the `aws elbv2` CLI's JSON: target groups, target health);
 //! - host resources: [`resources`] (`/proc/loadavg`, `/proc/meminfo`, `/proc/uptime`, `nproc`,
 //!   `df -P -B1 -T`, `ps`, `ss -Htlnp`);
 //! - metrics: [`prom`] (Prometheus HTTP API answers) and [`metrics_text`] (the text exposition
@@ -22,6 +23,7 @@
 //! the descriptions a model reads in the tools' output schemas.
 
 pub mod docker;
+pub mod elbv2;
 mod error;
 pub mod findings;
 pub mod logs;

@@ -5,7 +5,7 @@ use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
 use super::{
-    ServiceState, docker, findings, logs, metrics_text, prom, resources, supervisor, systemd,
+    ServiceState, docker, elbv2, findings, logs, metrics_text, prom, resources, supervisor, systemd,
 };
 
 /// Names of properties (anywhere in the schema, `$defs` included) that lack a description.
@@ -62,6 +62,8 @@ fn every_output_field_is_described() {
         undescribed::<supervisor::ProgramStatus>(),
         undescribed::<docker::SwarmService>(),
         undescribed::<docker::SwarmTask>(),
+        undescribed::<elbv2::TargetHealth>(),
+        undescribed::<elbv2::TargetGroup>(),
         undescribed::<resources::LoadAverage>(),
         undescribed::<resources::MemoryUsage>(),
         undescribed::<resources::DiskUsage>(),

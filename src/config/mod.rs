@@ -2,16 +2,20 @@
 //! [`Config`] whose cross-references (hosts, secrets, services) are known to hold. Every error
 //! names the file and the field.
 
+mod aws;
 mod raw;
 mod resolve;
 mod secrets;
+mod swarm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use aws::{Aws, AwsCredentials, RawAws};
 pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
+pub use swarm::{RawSwarm, Swarm};
 
 /// The configuration compiled into the binary: the local machine only.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -48,6 +52,22 @@ pub struct Config {
     pub policy: Policy,
     pub limits: Limits,
     pub approval: ApprovalSettings,
+    /// The database of the `database` toolset, when configured.
+    pub database: Option<Database>,
+    /// The Docker Swarm of the swarm tools, when configured.
+    pub swarm: Option<Swarm>,
+    /// The AWS target group of the `loadbalancer` tools, when configured.
+    pub aws: Option<Aws>,
+}
+
+/// The database the `database` tools connect to.
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// Name of the secret holding the connection URL (the value is read only to connect).
+    pub url_secret: String,
+    /// Inventory service running the database, for `restart_database`.
+    pub service: Option<String>,
+    pub statement_timeout: Duration,
 }
 
 /// Rules by tool and toolset (names checked against the registry by the engine).

@@ -45,6 +45,12 @@ pub struct RawConfig {
     pub approval: RawApproval,
     /// The PostgreSQL database of the `database` toolset.
     pub database: Option<RawDatabase>,
+    /// The Docker Swarm the `rollback_deployment`, `scale_service` and `set_memory_limit` tools
+    /// act on.
+    pub swarm: Option<super::RawSwarm>,
+    /// The AWS ELBv2 target group the `loadbalancer` tools read and change (through the `aws`
+    /// CLI).
+    pub aws: Option<super::RawAws>,
 }
 
 /// The database the `database` tools connect to (from this server, over TCP).

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawHost, RawSecret, RawService};
+use super::raw::{RawConfig, RawDatabase, RawHost, RawSecret, RawService};
 use super::{
-    ApprovalSettings, Config, ConfigError, Diagnostics, Endpoint, Host, Limits, LoadBalancer,
-    Policy, Prometheus, Secrets, ServerSettings, Service, SshSettings, SshTarget, Target,
+    ApprovalSettings, Config, ConfigError, Database, Diagnostics, Endpoint, Host, Limits,
+    LoadBalancer, Policy, Prometheus, Secrets, ServerSettings, Service, SshSettings, SshTarget,
+    Target,
 };
 
 const DEFAULT_COMMAND_TIMEOUT: u64 = 10;
@@ -227,6 +228,12 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         tools: raw.policy.tools,
         toolsets: raw.policy.toolsets,
     };
+    let database = match raw.database {
+        Some(d) => Some(resolve_database(&cx, d, &secrets, &services)?),
+        None => None,
+    };
+
+    let aws = super::aws::resolve(raw.aws, file, &secrets, &hosts)?;
 
     Ok(Config {
         source: file.into(),
@@ -241,6 +248,56 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         policy,
         limits,
         approval,
+        database,
+        swarm: super::swarm::resolve(raw.swarm, file)?,
+        aws,
+    })
+}
+
+fn resolve_database(
+    cx: &Ctx,
+    d: RawDatabase,
+    secrets: &Secrets,
+    services: &[Service],
+) -> Result<Database, ConfigError> {
+    if !secrets.contains(&d.url_secret) {
+        return Err(cx.err(
+            "database.url_secret",
+            format!("secret `{}` is not defined under [secrets]", d.url_secret),
+        ));
+    }
+    // A loaded value must at least look like a postgres URL; a missing file or variable is
+    // reported by the tools (and `doctor`), like every other secret.
+    if let Ok(v) = secrets.get(&d.url_secret)
+        && !(v.starts_with("postgres://") || v.starts_with("postgresql://"))
+    {
+        return Err(cx.err(
+            "database.url_secret",
+            format!(
+                "secret `{}` must hold a `postgres://USER:PASSWORD@HOST:PORT/DB` URL",
+                d.url_secret
+            ),
+        ));
+    }
+    if let Some(s) = &d.service
+        && !services.iter().any(|x| &x.name == s)
+    {
+        return Err(cx.err(
+            "database.service",
+            format!("unknown service `{s}`; define it under [services]"),
+        ));
+    }
+    let secs = d.statement_timeout_secs.unwrap_or(30);
+    if !(1..=3600).contains(&secs) {
+        return Err(cx.err(
+            "database.statement_timeout_secs",
+            format!("{secs} is out of range 1..=3600"),
+        ));
+    }
+    Ok(Database {
+        url_secret: d.url_secret,
+        service: d.service,
+        statement_timeout: Duration::from_secs(secs),
     })
 }
 

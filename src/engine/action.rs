@@ -25,6 +25,11 @@ pub trait Mutating {
     fn reason(&self) -> &str;
     /// Return the plan and run nothing.
     fn dry_run(&self) -> bool;
+    /// How many of `hosts` the action takes down at once (what the host limit counts): all of
+    /// them, unless the action goes one host at a time.
+    fn hosts_at_once(&self) -> usize {
+        self.hosts().len()
+    }
     /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive).
     fn effect(&self) -> Option<super::Effect> {
         None

@@ -82,6 +82,11 @@ impl Name {
     pub(crate) fn trusted(s: &'static str) -> Self {
         Name(s.to_string())
     }
+
+    /// A name already validated elsewhere (an inventory name from the configuration).
+    pub(crate) fn trusted_owned(s: &str) -> Self {
+        Name(s.to_string())
+    }
 }
 
 impl fmt::Display for Name {

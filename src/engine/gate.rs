@@ -84,7 +84,7 @@ pub async fn run<A: Action>(
 
     // Blast radius, before anyone is asked.
     let max = ctx.config.limits.max_hosts_per_call;
-    if p.hosts().len() > max {
+    if p.hosts_at_once() > max {
         return Err(ToolError::refused(
             Refusal::BlastRadius,
             format!(

@@ -27,6 +27,8 @@ pub enum StepAction {
     Check { description: String },
     /// An action whose values are read at run time, described exactly.
     Guarded { description: String },
+    /// Run this exact SQL statement on the configured database, from this server.
+    Sql { statement: String },
 }
 
 /// A resolved mutating call.
@@ -75,6 +77,7 @@ impl Plan {
                 }
                 StepAction::Check { description } => format!("{}: check: {description}", s.host),
                 StepAction::Guarded { description } => format!("{}: {description}", s.host),
+                StepAction::Sql { statement } => format!("{}: sql: {statement}", s.host),
             })
             .collect()
     }
@@ -96,6 +99,15 @@ impl Step {
             host: host.into(),
             action: StepAction::Check {
                 description: description.into(),
+            },
+        }
+    }
+
+    pub fn sql(host: &str, statement: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            action: StepAction::Sql {
+                statement: statement.into(),
             },
         }
     }

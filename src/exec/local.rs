@@ -21,7 +21,13 @@ impl LocalExec {
             .split_first()
             .ok_or_else(|| ExecError::Failed("empty command".into()))?;
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(prog)
+        let mut command = tokio::process::Command::new(prog);
+        for name in &cmd.env.remove {
+            command.env_remove(name);
+        }
+        // Values (possibly secrets) go to the child only; `cmd.env`'s Debug shows names.
+        command.envs(cmd.env.set.iter().map(|(k, v)| (k, v)));
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -59,5 +65,31 @@ impl LocalExec {
                 elapsed: started.elapsed(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn env_reaches_the_child_only_and_debug_shows_names_not_values() {
+        let cmd = Cmd::new(["printenv", "RUNBOOK_TEST_SECRET", "HOME"])
+            .env("RUNBOOK_TEST_SECRET", "s3cr3t-value")
+            .env_remove("HOME");
+        let limits = Limits {
+            timeout: Duration::from_secs(5),
+            output_cap: 4096,
+        };
+        let out = LocalExec::new(false).run(&cmd, limits).await.unwrap();
+        // printenv exits 1 when one of the names is unset: HOME was removed.
+        assert_eq!(out.stdout, "s3cr3t-value\n");
+        assert_eq!(out.exit_code, Some(1));
+        let shown = format!("{cmd:?}");
+        assert!(shown.contains("RUNBOOK_TEST_SECRET"), "{shown}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(!cmd.argv.iter().any(|a| a.contains("s3cr3t")));
     }
 }

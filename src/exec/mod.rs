@@ -8,6 +8,7 @@ pub mod manager;
 mod ssh;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,32 @@ pub struct Cmd {
     pub argv: Vec<String>,
     /// Needs root: wrapped in `sudo -n --` on hosts configured with `sudo = true`.
     pub privileged: bool,
+    /// Environment of the child process (local executor only: ssh refuses a command with one).
+    /// This is how secrets reach a local CLI — never as arguments, which `ps` shows.
+    pub env: Env,
+}
+
+/// Variables set for (or removed from) one child process. Values may be secrets: `Debug`
+/// shows names only, and nothing logs them.
+#[derive(Clone, Default)]
+pub struct Env {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+impl Env {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("set", &self.set.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("remove", &self.remove)
+            .finish()
+    }
 }
 
 impl Cmd {
@@ -33,11 +60,24 @@ impl Cmd {
         Self {
             argv: argv.into_iter().map(Into::into).collect(),
             privileged: false,
+            env: Env::default(),
         }
     }
 
     pub fn privileged(mut self) -> Self {
         self.privileged = true;
+        self
+    }
+
+    /// Sets `name=value` in the child's environment only.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.set.push((name.into(), value.into()));
+        self
+    }
+
+    /// Removes `name` from the child's environment (e.g. a stray credential of the server's).
+    pub fn env_remove(mut self, name: impl Into<String>) -> Self {
+        self.env.remove.push(name.into());
         self
     }
 }
@@ -90,6 +130,11 @@ impl HostExec {
     pub async fn run(&self, cmd: &Cmd, limits: Limits) -> Result<CmdOutput, ExecError> {
         match self {
             HostExec::Local(l) => l.run(cmd, limits).await,
+            // Secrets go in a child's environment only locally; over ssh they would need the
+            // remote sshd's AcceptEnv or a command line, so such a command is refused.
+            HostExec::Ssh(_) if !cmd.env.is_empty() => Err(ExecError::Failed(
+                "environment variables are only passed to local commands".into(),
+            )),
             HostExec::Ssh(s) => s.run(cmd, limits).await,
         }
     }
@@ -155,6 +200,16 @@ impl Fleet {
         let started = Instant::now();
         let out = exec.run(cmd, limits).await;
         tracing::debug!(host = %host.name, argv = ?cmd.argv, elapsed_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "exec");
+        out
+    }
+
+    /// Runs `cmd` on this machine, for targets that are not inventory hosts (the `docker` CLI
+    /// talking to a Swarm manager): the local executor (argv, never a shell, never sudo) with
+    /// the same timeout and output cap as every other command.
+    pub async fn run_local(&self, cmd: &Cmd) -> Result<CmdOutput, ExecError> {
+        let started = Instant::now();
+        let out = local::LocalExec::new(false).run(cmd, self.limits).await;
+        tracing::debug!(host = "server", argv = ?cmd.argv, elapsed_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "exec");
         out
     }
 

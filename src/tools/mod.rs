@@ -2,8 +2,11 @@
 //! Adding a tool: write its module, add it to [`registry`], run `runbook-mcp contract --write`.
 
 pub mod assess;
+pub mod database;
+pub mod loadbalancer;
 pub mod metrics;
 pub mod remediate;
+pub mod swarm;
 
 use crate::engine::ToolDef;
 
@@ -18,7 +21,20 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of::<assess::GetBridgeStatus>(),
         ToolDef::of::<metrics::QueryMetrics>(),
         ToolDef::of_action::<remediate::RestartService>(),
+        ToolDef::of_action::<remediate::RollingRestart>(),
+        ToolDef::of_action::<remediate::RestartBridge>(),
+        ToolDef::of_action::<remediate::AutoRecover>(),
         ToolDef::of_action::<remediate::ReloadNginx>(),
         ToolDef::of_action::<remediate::AdjustRateLimit>(),
+        ToolDef::of_action::<swarm::RollbackDeployment>(),
+        ToolDef::of_action::<swarm::ScaleService>(),
+        ToolDef::of_action::<swarm::SetMemoryLimit>(),
+        ToolDef::of::<database::CheckDatabase>(),
+        ToolDef::of_action::<database::RunDatabaseMaintenance>(),
+        ToolDef::of_action::<database::RestartDatabase>(),
+        ToolDef::of::<loadbalancer::CheckLoadBalancer>(),
+        ToolDef::of_action::<loadbalancer::UpdateHealthCheck>(),
+        ToolDef::of_action::<loadbalancer::DrainInstance>(),
+        ToolDef::of_action::<loadbalancer::RestoreInstance>(),
     ]
 }

@@ -14,17 +14,20 @@ import jsonschema
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-HOSTS = {"mcp-01", "mcp-02", "mcp-03"}
+APP_HOSTS = {"mcp-01", "mcp-02", "mcp-03"}
+ALL_HOSTS = APP_HOSTS | {"db-01"}
+# (tool, arguments, the hosts that must answer by default)
 CALLS = [
-    ("run_diagnostics", {}),
-    ("check_service_status", {}),
-    ("check_health", {}),
-    ("check_system_resources", {"top": 3}),
-    ("get_recent_logs", {"lines": 3}),
-    ("get_bridge_status", {}),
-    ("query_metrics", {"preset": "request_rate"}),
-    ("query_metrics", {"query": "up", "range": "1m"}),
-    ("query_metrics", {"query": "0/0"}),  # NaN must still match the schema
+    ("run_diagnostics", {}, ALL_HOSTS),
+    ("check_service_status", {}, ALL_HOSTS),
+    ("check_health", {}, ALL_HOSTS),
+    ("check_system_resources", {"top": 3}, ALL_HOSTS),
+    ("get_recent_logs", {"lines": 3}, APP_HOSTS),  # the hosts running the service
+    ("get_bridge_status", {}, APP_HOSTS),  # the hosts running a bridge
+    ("query_metrics", {"preset": "request_rate"}, None),
+    ("query_metrics", {"query": "up", "range": "1m"}, None),
+    ("query_metrics", {"query": "0/0"}, None),  # NaN must still match the schema
+    ("check_database", {}, None),
 ]
 
 
@@ -38,24 +41,34 @@ async def main(binary: str, config: str) -> None:
             for t in tools.values():
                 assert t.output_schema, f"{t.name} has no outputSchema"
                 assert t.annotations is not None, t.name
-            for name, _ in CALLS:
+            for name, _, _ in CALLS:
                 assert tools[name].annotations.read_only_hint is True, name
             assert tools["restart_service"].annotations.read_only_hint is False
-            for name, args in CALLS:
+            for name, args, hosts in CALLS:
                 res = await session.call_tool(name, args)
                 text = res.content[0].text
                 assert res.is_error is False, f"{name} {args}: {text}"
                 jsonschema.validate(res.structured_content, tools[name].output_schema)
                 per_host = res.structured_content.get("hosts")
+                assert (per_host is None) == (hosts is None), (name, per_host)
                 if per_host is not None:
-                    assert {h["host"] for h in per_host} == HOSTS, per_host
+                    assert {h["host"] for h in per_host} == hosts, per_host
                     assert all(h["status"] == "ok" for h in per_host), per_host
                 print(f"ok  {name} {args}: {text[:110]}")
             res = await session.call_tool("check_health", {"hosts": ["mcp-01;reboot"]})
             assert res.is_error is True
             assert "`hosts[0]`" in res.content[0].text, res.content[0].text
             print("ok  bad argument refused, field named")
-    print(f"python client: {len(CALLS) + 1} checks passed")
+            # A mutating tool's dry run: the plan (SQL steps) matches the outputSchema too.
+            name = "run_database_maintenance"
+            args = {"operation": "vacuum_analyze", "reason": "schema check", "dry_run": True}
+            res = await session.call_tool(name, args)
+            assert res.is_error is False, res.content[0].text
+            jsonschema.validate(res.structured_content, tools[name].output_schema)
+            step = res.structured_content["plan"]["steps"][0]
+            assert step == {"host": "server", "kind": "sql", "statement": "VACUUM ANALYZE"}, step
+            print(f"ok  {name} dry run: {res.content[0].text[:110]}")
+    print(f"python client: {len(CALLS) + 2} checks passed")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,17 @@ pub async fn guard_last_healthy(
 
 /// Polls until `svc` on `host` answers 2xx, or `HEALTHY_AGAIN` passes.
 pub async fn wait_healthy(ctx: &Ctx, host: &Host, svc: &Service) -> Option<HealthCheck> {
-    let deadline = Instant::now() + HEALTHY_AGAIN;
+    wait_healthy_for(ctx, host, svc, HEALTHY_AGAIN).await
+}
+
+/// Polls until `svc` on `host` answers 2xx, or `limit` passes.
+pub async fn wait_healthy_for(
+    ctx: &Ctx,
+    host: &Host,
+    svc: &Service,
+    limit: Duration,
+) -> Option<HealthCheck> {
+    let deadline = Instant::now() + limit;
     loop {
         let c = health(ctx, host, svc).await?;
         if c.healthy || Instant::now() >= deadline {

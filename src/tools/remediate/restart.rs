@@ -89,7 +89,7 @@ pub struct HostOutcome {
 }
 
 /// The commands for one host, in order; the plan shows exactly these.
-fn commands(svc: &Service, mode: Mode, clean_tmp: bool) -> Vec<Cmd> {
+pub(super) fn commands(svc: &Service, mode: Mode, clean_tmp: bool) -> Vec<Cmd> {
     match mode {
         Mode::Reload => vec![manager::control(svc.manager, Op::Reload, &svc.unit)],
         Mode::Restart => vec![manager::control(svc.manager, Op::Restart, &svc.unit)],
