@@ -8,19 +8,15 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{
-    approval_id, call, gate_config, in_terminal, lab_config, lab_exec, main_pid, ok, text,
+    approval_id, call, call_h, gate_config, in_terminal, lab_config, lab_exec, main_pid, ok, text,
 };
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
-    ElicitResult, ElicitationAction, Implementation,
-};
-use rmcp::service::{RequestContext, RunningService};
-use rmcp::{ClientHandler, ErrorData, RoleClient};
+use rmcp::model::CallToolResult;
+use rmcp::service::RunningService;
+use rmcp::{ClientHandler, RoleClient};
 use serde_json::{Value, json};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -84,17 +80,6 @@ async fn wait_answering<H: ClientHandler>(client: &RunningService<RoleClient, H>
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-}
-
-async fn call_h<H: ClientHandler>(
-    c: &RunningService<RoleClient, H>,
-    tool: &str,
-    args: Value,
-) -> CallToolResult {
-    let Value::Object(m) = args else { panic!() };
-    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(m))
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -310,35 +295,11 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
     client.cancel().await.unwrap();
 }
 
-/// A client that declares elicitation and would approve anything it is asked.
-#[derive(Clone, Default)]
-struct Approving {
-    asked: Arc<AtomicUsize>,
-}
-
-impl ClientHandler for Approving {
-    fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::builder().enable_elicitation().build(),
-            Implementation::new("db-test", "0.0.1"),
-        )
-    }
-
-    async fn create_elicitation(
-        &self,
-        _req: ElicitRequestParams,
-        _ctx: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, ErrorData> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"approve": true})))
-    }
-}
-
 #[tokio::test]
 async fn restart_database_runs_only_after_an_operator_typed_the_host() {
     let _g = SERIAL.lock().await;
     let (cfg, _state) = gate_config("[approval]\nwait_secs = 2\n");
-    let h = Approving::default();
+    let h = common::Accepting::default();
     let client = common::spawn_with(h.clone(), &cfg).await;
     let args = json!({"hosts": ["db-01"], "reason": "connection pool exhausted"});
 

@@ -12,16 +12,9 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use common::{approval_id, gate_config, in_terminal, text};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
-    ElicitResult, ElicitationAction, Implementation,
-};
-use rmcp::service::{RequestContext, RunningService};
-use rmcp::{ClientHandler, ErrorData, RoleClient};
+use common::{approval_id, call_h as call, done, gate_config, in_terminal, refused, text};
 use serde_json::{Value, json};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -163,55 +156,6 @@ impl Lab {
             g["HealthCheckPath"].as_str().unwrap().to_string(),
         )
     }
-}
-
-/// A client that declares elicitation and accepts whatever it is asked.
-#[derive(Clone, Default)]
-struct Accepting {
-    asked: Arc<AtomicUsize>,
-}
-
-impl ClientHandler for Accepting {
-    fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::builder().enable_elicitation().build(),
-            Implementation::new("lb-test", "0.0.1"),
-        )
-    }
-
-    async fn create_elicitation(
-        &self,
-        _req: ElicitRequestParams,
-        _ctx: RequestContext<RoleClient>,
-    ) -> Result<ElicitResult, ErrorData> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        Ok(ElicitResult::new(ElicitationAction::Accept).with_content(json!({"approve": true})))
-    }
-}
-
-async fn call<H: ClientHandler>(
-    c: &RunningService<RoleClient, H>,
-    tool: &str,
-    args: Value,
-) -> CallToolResult {
-    let Value::Object(m) = args else { panic!() };
-    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(m))
-        .await
-        .unwrap()
-}
-
-fn done(r: &CallToolResult) -> Value {
-    assert_eq!(r.is_error, Some(false), "{}", text(r));
-    r.structured_content.clone().unwrap()
-}
-
-fn refused(r: &CallToolResult, code: &str) {
-    assert_eq!(r.is_error, Some(true), "expected a refusal: {}", text(r));
-    assert!(
-        text(r).starts_with(&format!("refused ({code})")),
-        "expected `{code}`: {}",
-        text(r)
-    );
 }
 
 #[tokio::test]
@@ -375,7 +319,7 @@ async fn drain_waits_for_the_operator_then_deregisters_and_restore_registers_bac
         v
     };
     let (cfg, _state) = gate_config(FAST);
-    let h = Accepting::default();
+    let h = common::Accepting::default();
     let client = common::spawn_with(h.clone(), &cfg).await;
     let drain = json!({"host": "mcp-02", "reason": "mcp-02 returns 502s"});
     let r = call(&client, "drain_instance", drain.clone()).await;

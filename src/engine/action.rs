@@ -36,6 +36,41 @@ pub trait Mutating {
     }
 }
 
+/// Implements [`Mutating`] for a parameter struct with `hosts`, `reason` and `dry_run` fields
+/// (`impl_mutating!(Params)`), or with only `reason` and `dry_run` for actions that are not
+/// aimed at inventory hosts (`impl_mutating!(Params, no_hosts)`). Structs with a stronger
+/// per-call effect or a different host count implement the trait by hand.
+#[macro_export]
+macro_rules! impl_mutating {
+    ($t:ty) => {
+        impl $crate::engine::action::Mutating for $t {
+            fn hosts(&self) -> &[$crate::engine::Name] {
+                &self.hosts
+            }
+            fn reason(&self) -> &str {
+                &self.reason
+            }
+            fn dry_run(&self) -> bool {
+                self.dry_run
+            }
+        }
+    };
+    ($t:ty, no_hosts) => {
+        impl $crate::engine::action::Mutating for $t {
+            const HOST_BASED: bool = false;
+            fn hosts(&self) -> &[$crate::engine::Name] {
+                &[]
+            }
+            fn reason(&self) -> &str {
+                &self.reason
+            }
+            fn dry_run(&self) -> bool {
+                self.dry_run
+            }
+        }
+    };
+}
+
 /// What a plan touches, for blast-radius rules and busy locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

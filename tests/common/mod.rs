@@ -223,3 +223,69 @@ pub async fn spawn_with<H: rmcp::ClientHandler>(
         .await
         .expect("initialize")
 }
+
+/// A client that declares elicitation and accepts (`approve: true`) whatever it is asked,
+/// counting the questions — to prove destructive actions never ask it.
+#[derive(Clone, Default)]
+pub struct Accepting {
+    pub asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl rmcp::ClientHandler for Accepting {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        rmcp::model::ClientConfig::new(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_elicitation()
+                .build(),
+            rmcp::model::Implementation::new("accepting-test-client", "0.0.1"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        _req: rmcp::model::ElicitRequestParams,
+        _ctx: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(
+            rmcp::model::ElicitResult::new(rmcp::model::ElicitationAction::Accept)
+                .with_content(serde_json::json!({"approve": true})),
+        )
+    }
+}
+
+/// `call` for any client handler.
+pub async fn call_h<H: rmcp::ClientHandler>(
+    c: &RunningService<RoleClient, H>,
+    tool: &str,
+    args: Value,
+) -> CallToolResult {
+    let Value::Object(m) = args else {
+        panic!("args must be an object")
+    };
+    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(m))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+}
+
+/// Asserts a gate refusal with reason `code`, worded so the model does not retry blindly.
+pub fn refused(r: &CallToolResult, code: &str) {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "expected a refusal, got {}",
+        text(r)
+    );
+    assert!(
+        text(r).starts_with(&format!("refused ({code})")),
+        "expected `{code}`: {}",
+        text(r)
+    );
+    assert!(text(r).contains("Do not retry blindly"), "{}", text(r));
+}
+
+/// The structured content of a call that succeeded.
+pub fn done(r: &CallToolResult) -> Value {
+    assert_eq!(r.is_error, Some(false), "{}", text(r));
+    r.structured_content.clone().expect("structuredContent")
+}

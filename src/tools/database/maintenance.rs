@@ -9,9 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::conn::{self, Session, Settings, TableName, quote_ident};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx, Target};
 use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
+use crate::engine::{Ctx, Effect, ToolError, ToolMeta, Toolset};
 
 pub struct RunDatabaseMaintenance;
 
@@ -44,19 +44,8 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    // Acts on the database through its URL, not on inventory hosts.
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+// Acts on the database through its URL, not on inventory hosts.
+crate::impl_mutating!(Params, no_hosts);
 
 /// What ran, how long it took, and what it reclaimed.
 #[derive(Debug, Serialize, JsonSchema)]

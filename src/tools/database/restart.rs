@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{self, Settings};
 use crate::config::{Host, Service};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx, Target};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 use crate::exec::manager::{self, Op};
@@ -39,17 +39,7 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    fn hosts(&self) -> &[Name] {
-        &self.hosts
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(Params);
 
 /// Per host, the restart and whether the database answers again.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -17,9 +17,9 @@ use super::cli::{self, SERVER};
 use super::group::{self, LbResult};
 use crate::analyze::elbv2::{self, HealthCheck};
 use crate::config::Aws;
-use crate::engine::action::{Action, Draft, Mutating, RunCtx};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
+use crate::engine::{Ctx, Effect, ToolError, ToolMeta, Toolset};
 
 pub struct UpdateHealthCheck;
 
@@ -48,18 +48,7 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(Params, no_hosts);
 
 /// What the tool did: the command, what it answered, the group read back.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::cli::{self, SERVER};
 use super::group::{self, LbResult, TargetGroupNow};
 use crate::analyze::elbv2::TargetState;
-use crate::engine::action::{Action, Draft, Mutating, RunCtx};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, Refusal, ToolError, ToolMeta, Toolset};
 
@@ -36,19 +36,8 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    // A target group is acted on, not the host: there is no `hosts` argument.
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+// A target group is acted on, not the host: there is no `hosts` argument.
+crate::impl_mutating!(Params, no_hosts);
 
 /// Refuses a drain that is pointless (not registered) or that would leave no healthy target.
 fn drain_allowed(now: &TargetGroupNow, host: &str, id: &str) -> Result<(), ToolError> {

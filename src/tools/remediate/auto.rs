@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, StepResult};
 use super::restart::{Mode, commands};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx, Target};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 
@@ -31,17 +31,7 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    fn hosts(&self) -> &[Name] {
-        &self.hosts
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(Params);
 
 /// What recovery did per host.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, StepResult};
 use crate::config::{Host, Role, Service};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx, Target};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 use crate::exec::Cmd;
@@ -102,17 +102,7 @@ pub struct ReloadParams {
     pub dry_run: bool,
 }
 
-impl Mutating for ReloadParams {
-    fn hosts(&self) -> &[Name] {
-        &self.hosts
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(ReloadParams);
 
 impl Action for ReloadNginx {
     const META: ToolMeta = ToolMeta {
@@ -212,17 +202,7 @@ fn api() -> Name {
     Name::trusted("api")
 }
 
-impl Mutating for RateParams {
-    fn hosts(&self) -> &[Name] {
-        &self.hosts
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(RateParams);
 
 /// The commands, in order, for one host and file.
 struct RateCmds {

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::cli::{self, SERVER, SwarmResult};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 
@@ -35,18 +35,7 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(Params, no_hosts);
 
 /// `2G` → 2147483648, as the CLI's `RAMInBytes` reads it; `None` for anything else.
 fn bytes(v: &str) -> Option<i64> {

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::cli::{self, SERVER, SwarmResult};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 
@@ -27,18 +27,7 @@ pub struct Params {
     pub dry_run: bool,
 }
 
-impl Mutating for Params {
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-}
+crate::impl_mutating!(Params, no_hosts);
 
 fn argv(sw: &crate::config::Swarm, service: &str) -> Vec<String> {
     cli::docker(
