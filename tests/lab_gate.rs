@@ -713,3 +713,96 @@ async fn auto_recover_restarts_only_what_is_unhealthy() {
     assert!(main_pid("mcp-03", "cctelegram-mcp") > 0, "running again");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_different_operators_when_policy_asks_for_them() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[approval]\nwait_secs = 2\ndestructive_approvers = 2\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let mut args = restart("mcp-02");
+    args["mode"] = json!("stop_start");
+    args["clean_tmp"] = json!(true);
+    // Temporary files of the service in mcp-02's own /tmp, and one that is not its.
+    common::lab_exec(
+        "mcp-02",
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /tmp/cctelegram-cache && touch /tmp/cctelegram-x.sock /tmp/keep-me",
+        ],
+    );
+    let r = call(&client, "restart_service", args.clone()).await;
+    let id = approval_id(&text(&r));
+    let (ok, out) = common::in_terminal_as(Some("alice"), &cfg, &["approve", &id], "mcp-02\n");
+    assert!(ok, "{out}");
+    assert!(out.contains("1 more approver"), "{out}");
+    let (ok, out) = common::in_terminal_as(Some("alice"), &cfg, &["approve", &id], "mcp-02\n");
+    assert!(!ok, "the same person twice: {out}");
+    let r = call(&client, "restart_service", args.clone()).await;
+    refused(&r, "pending");
+    assert_eq!(
+        main_pid("mcp-02", "cctelegram-mcp"),
+        before,
+        "one approval of two: nothing ran"
+    );
+    let (ok, out) = common::in_terminal_as(Some("bob"), &cfg, &["approve", &id], "mcp-02\n");
+    assert!(ok, "{out}");
+    let r = call(&client, "restart_service", args).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let v = r.structured_content.unwrap();
+    assert_eq!(v["approval"]["approvers"], json!(["alice", "bob"]));
+    assert_ne!(main_pid("mcp-02", "cctelegram-mcp"), before);
+    // clean_tmp removed the service's temp files (find -name, no shell glob), nothing else.
+    let left = common::lab_exec("mcp-02", &["sh", "-c", "ls /tmp"]);
+    assert!(!left.contains("cctelegram-"), "{left}");
+    assert!(left.contains("keep-me"), "{left}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn forbidden_hidden_and_unauditable_actions_do_not_run() {
+    let _g = SERIAL.lock().await;
+    // A forbidden service: refused before anyone is asked.
+    let (cfg, _state) = gate_config(
+        "[limits]\nforbidden_services = [\"nginx\"]\n[policy]\ntools = { restart_service = \"deny\" }\n",
+    );
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let r = call(
+        &client,
+        "reload_nginx",
+        json!({"hosts": ["mcp-01"], "reason": "x"}),
+    )
+    .await;
+    refused(&r, "blast_radius");
+    assert!(text(&r).contains("forbidden"), "{}", text(&r));
+    // A denied tool is hidden and uncallable.
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(!tools.iter().any(|t| t.name == "restart_service"));
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("unknown tool"), "{}", text(&r));
+    client.cancel().await.unwrap();
+
+    // --read-only hides every mutating tool, and a hidden tool cannot be called.
+    let (cfg, _state) = gate_config("[policy]\ntools = { restart_service = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &["--read-only"]).await;
+    let before = main_pid("mcp-02", "cctelegram-mcp");
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    assert!(text(&r).contains("unknown tool"), "{}", text(&r));
+    client.cancel().await.unwrap();
+
+    // No intent record, no action: an audit log that cannot be written refuses the call.
+    let (cfg, state) = gate_config("[policy]\ntools = { restart_service = \"allow\" }\n");
+    std::fs::create_dir_all(state.path().join("state/audit.jsonl")).unwrap();
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let r = call(&client, "restart_service", restart("mcp-02")).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("audit log"), "{}", text(&r));
+    assert_eq!(
+        main_pid("mcp-02", "cctelegram-mcp"),
+        before,
+        "nothing ran without an intent record"
+    );
+    client.cancel().await.unwrap();
+}

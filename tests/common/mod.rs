@@ -155,9 +155,23 @@ pub fn gate_config(extra: &str) -> (PathBuf, tempfile::TempDir) {
 /// Runs `runbook-mcp --config C ARGS...` under a pseudo-terminal (as an operator would), with
 /// `input` typed at its prompt. Returns (success, output).
 pub fn in_terminal(config: &std::path::Path, args: &[&str], input: &str) -> (bool, String) {
+    in_terminal_as(None, config, args, input)
+}
+
+/// `in_terminal` as the operator `user` (what `approve` records as the approver).
+pub fn in_terminal_as(
+    user: Option<&str>,
+    config: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (bool, String) {
     use std::io::Write;
     let cmdline = format!("{} --config {} {}", bin(), config.display(), args.join(" "));
-    let mut child = StdCommand::new("script")
+    let mut cmd = StdCommand::new("script");
+    if let Some(u) = user {
+        cmd.env("SUDO_USER", u);
+    }
+    let mut child = cmd
         .args(["-qec", &cmdline, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
