@@ -91,7 +91,8 @@ pub struct Mode {
 
 pub struct Engine {
     ctx: Arc<Ctx>,
-    tools: Vec<ToolDef>,
+    /// Built on first use: generating every schema costs milliseconds `initialize` should not wait for.
+    tools: std::sync::OnceLock<Vec<ToolDef>>,
     mode: Mode,
 }
 
@@ -101,7 +102,7 @@ impl Engine {
         let http = HttpClient::new(config.server.output_cap)?;
         Ok(Self {
             ctx: Arc::new(Ctx::new(config, fleet, http)),
-            tools: crate::tools::registry(),
+            tools: std::sync::OnceLock::new(),
             mode,
         })
     }
@@ -130,7 +131,10 @@ impl Engine {
 
     /// The tools this server offers, in registry order.
     pub fn tools(&self) -> impl Iterator<Item = &ToolDef> {
-        self.tools.iter().filter(|t| self.visible(t))
+        self.tools
+            .get_or_init(crate::tools::registry)
+            .iter()
+            .filter(|t| self.visible(t))
     }
 
     pub fn tool(&self, name: &str) -> Option<&ToolDef> {

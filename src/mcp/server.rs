@@ -24,15 +24,15 @@ inventory's; omit `hosts` to cover every host.";
 #[derive(Clone)]
 pub struct RunbookServer {
     engine: Arc<Engine>,
-    tools: Arc<Vec<Tool>>,
+    /// The MCP view of the engine's tools, made on the first `tools/list` or call.
+    tools: Arc<std::sync::OnceLock<Vec<Tool>>>,
 }
 
 impl RunbookServer {
     pub fn new(engine: Arc<Engine>) -> Self {
-        let tools = engine.tools().map(to_mcp_tool).collect();
         Self {
             engine,
-            tools: Arc::new(tools),
+            tools: Arc::new(std::sync::OnceLock::new()),
         }
     }
 }
@@ -60,6 +60,11 @@ fn object(v: &serde_json::Value) -> JsonObject {
 }
 
 impl RunbookServer {
+    fn tools(&self) -> &[Tool] {
+        self.tools
+            .get_or_init(|| self.engine.tools().map(to_mcp_tool).collect())
+    }
+
     /// Who asks and which channels this request offers for a human's decision.
     fn call_ctx(
         &self,
@@ -115,11 +120,11 @@ impl ServerHandler for RunbookServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tools.iter().find(|t| t.name == name).cloned()
+        self.tools().iter().find(|t| t.name == name).cloned()
     }
 
     async fn call_tool(
