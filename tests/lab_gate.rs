@@ -144,12 +144,17 @@ async fn elicitation_accept_runs_the_plan_decline_and_cancel_do_not() {
 async fn without_elicitation_pending_then_operator_then_once() {
     let _g = SERIAL.lock().await;
     let (cfg, _state) = gate_config(FAST);
-    let client = common::spawn(Some(&cfg), &[]).await;
+    let h = Counting::default();
+    let client = common::spawn_with(h.clone(), &cfg).await;
     let before = main_pid("mcp-02", "cctelegram-mcp");
     let r = call(&client, "restart_service", restart("mcp-02")).await;
     refused(&r, "pending");
     let id = approval_id(&text(&r));
     assert!(text(&r).contains(&format!("runbook-mcp approve {id}")));
+    assert!(
+        h.progress.load(Ordering::SeqCst) >= 1,
+        "the wait was announced by progress"
+    );
     assert_eq!(
         main_pid("mcp-02", "cctelegram-mcp"),
         before,

@@ -375,14 +375,14 @@ async fn obtain(
             let started = Instant::now();
             let answer = tokio::select! {
                 a = asker.ask(&message) => Some(a),
-                () = wait_decided(ctx, &rec.id, wait) => None,
+                () = wait_decided(ctx, call, &rec.id, wait) => None,
             };
             if let Some(a) = answer {
                 deliver(ctx, &rec, &a, "elicitation", &call.principal, request_id).await?;
                 if let Answer::Failed(why) = &a {
                     tracing::info!(id = %rec.id, "elicitation failed: {why}; waiting for the terminal");
                     let left = wait.saturating_sub(started.elapsed());
-                    wait_decided(ctx, &rec.id, left).await;
+                    wait_decided(ctx, call, &rec.id, left).await;
                 }
             }
             return settle(ctx, plan, &call.principal, &rec.id)
@@ -390,7 +390,7 @@ async fn obtain(
                 .map(Obtained::Approved);
         }
     }
-    wait_decided(ctx, &rec.id, ctx.config.approval.wait).await;
+    wait_decided(ctx, call, &rec.id, ctx.config.approval.wait).await;
     settle(ctx, plan, &call.principal, &rec.id)
         .await
         .map(Obtained::Approved)
@@ -501,10 +501,26 @@ async fn settle(
 }
 
 /// Polls the record until it leaves `pending` or `wait` passes.
-async fn wait_decided(ctx: &Ctx, id: &str, wait: Duration) {
+/// While waiting, a client that gave a progress token hears every few seconds what it waits for
+/// (and some clients reset their request timeout on progress).
+async fn wait_decided(ctx: &Ctx, call: &CallCtx, id: &str, wait: Duration) {
     let Ok(store) = ctx.approvals() else { return };
-    let deadline = Instant::now() + wait;
+    let started = Instant::now();
+    let deadline = started + wait;
+    let mut next_progress = started;
     loop {
+        if let Some(p) = &call.progress
+            && Instant::now() >= next_progress
+        {
+            let waited = started.elapsed().as_secs();
+            p.report(
+                waited as f64,
+                Some(wait.as_secs() as f64),
+                format!("waiting for approval {id}: an operator runs `runbook-mcp approve {id}`"),
+            )
+            .await;
+            next_progress += Duration::from_secs(5);
+        }
         match store.get(id) {
             Ok(Some(r)) if r.state != ApprovalState::Pending => return,
             Ok(None) | Err(_) => return,
