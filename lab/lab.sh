@@ -723,10 +723,18 @@ cmd_exec() { # HOST CMD... ; exec: the command's exit status is ours, and no ERR
     exec nsenter -t "$(host_pid "$1")" -n -m -u -p --wd=/ -- "${@:2}"
 }
 
+# Starting or stopping the lab under someone else's test run breaks it: `start` and `stop`
+# refuse while scripts/test.sh holds its lock (that run itself sets RUNBOOK_LAB_LOCKED=1). Only
+# checked, never held here: daemons started below would inherit the descriptor and keep it.
+lab_lock() {
+    [ "${RUNBOOK_LAB_LOCKED:-}" = 1 ] && return 0
+    flock -n "$LAB.lock" true || die "the lab is in use by a test run (scripts/test.sh holds $LAB.lock); wait for it to finish"
+}
+
 case "${1:-}" in
 install) cmd_install ;;
-start) cmd_start ;;
-stop) cmd_stop ;;
+start) lab_lock && cmd_start ;;
+stop) lab_lock && cmd_stop ;;
 status) cmd_status ;;
 env) if [ -f "$LAB/lab.env" ]; then echo "$LAB/lab.env"; else die "no $LAB/lab.env: run $0 start"; fi ;;
 exec) if [ $# -ge 3 ]; then cmd_exec "${@:2}"; else die "usage: $0 exec HOST CMD..."; fi ;;

@@ -11,15 +11,22 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: needs root (network namespaces, sshd); run with sudo" >&2; exit 1; }
 [ "${1:-}" = "--" ] && shift
 
+# One run at a time owns the lab: lab.sh start/stop refuse while this lock is held. Children
+# get the descriptor closed (9>&-) so no lab daemon keeps the lock after this run.
+lab_dir="${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}"
+exec 9>"$lab_dir.lock"
+flock -n 9 || { echo "scripts/test.sh: another run holds the lab ($lab_dir.lock)" >&2; exit 1; }
+export RUNBOOK_LAB_LOCKED=1
+
 t0=$(date +%s)
-lab/lab.sh install
-cargo build --bins --features lab
+lab/lab.sh install 9>&-
+cargo build --bins --features lab 9>&-
 export RUNBOOK_DEMO_BIN="$PWD/target/debug/cctelegram-demo"
 lab_config="${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}/runbook-mcp.toml"
-trap 'lab/lab.sh stop' EXIT
-lab/lab.sh start
+trap 'lab/lab.sh stop 9>&-' EXIT
+lab/lab.sh start 9>&-
 status=0
-cargo test --no-fail-fast --features lab -- "$@" || status=$?
+cargo test --no-fail-fast --features lab -- "$@" 9>&- || status=$?
 
 # An independent client: the official Python MCP SDK (pinned) against the same lab.
 venv=target/pyclient
