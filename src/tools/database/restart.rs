@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conn::{self, Settings};
 use crate::config::{Host, Service};
-use crate::engine::action::{Action, Draft, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 use crate::exec::manager::{self, Op};
@@ -187,18 +187,8 @@ impl Action for RestartDatabase {
                 svc.hosts.join(", "),
                 svc.unit
             )],
-            targets: hosts
-                .iter()
-                .map(|h| Target {
-                    host: h.name.clone(),
-                    service: Some(svc.name.clone()),
-                })
-                .collect(),
-            confirm_text: hosts
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            targets: crate::tools::remediate::common::targets(&hosts, &svc),
+            confirm_text: crate::tools::remediate::common::confirm_text(&hosts),
         })
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, StepResult};
 use super::restart::{Mode, commands};
-use crate::engine::action::{Action, Draft, RunCtx, Target};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 
@@ -97,13 +97,7 @@ impl Action for AutoRecover {
         Ok(Draft {
             steps,
             undo: Vec::new(),
-            targets: hosts
-                .iter()
-                .map(|h| Target {
-                    host: h.name.clone(),
-                    service: Some(svc.name.clone()),
-                })
-                .collect(),
+            targets: common::targets(&hosts, &svc),
             confirm_text: String::new(),
         })
     }

@@ -33,6 +33,26 @@ pub fn service(ctx: &Ctx, field: &str, name: &Name) -> Result<Service, ToolError
     })
 }
 
+/// The plan's targets: `svc` on each of `hosts` (busy locks are per host and service).
+pub fn targets(hosts: &[Host], svc: &Service) -> Vec<crate::engine::action::Target> {
+    hosts
+        .iter()
+        .map(|h| crate::engine::action::Target {
+            host: h.name.clone(),
+            service: Some(svc.name.clone()),
+        })
+        .collect()
+}
+
+/// What an approver of a destructive action types back: the host names.
+pub fn confirm_text(hosts: &[Host]) -> String {
+    hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Every target host must run the service.
 pub fn hosts_running(ctx: &Ctx, hosts: &[Name], svc: &Service) -> Result<Vec<Host>, ToolError> {
     hosts

@@ -3,7 +3,7 @@
 
 mod auto;
 mod bridge;
-mod common;
+pub(crate) mod common;
 mod nginx;
 mod restart;
 mod rolling;

@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{self, StepResult};
-use crate::config::{Host, Role, Service};
-use crate::engine::action::{Action, Draft, RunCtx, Target};
+use crate::config::{Role, Service};
+use crate::engine::action::{Action, Draft, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 use crate::exec::Cmd;
@@ -29,16 +29,6 @@ fn proxy(ctx: &Ctx) -> Result<Service, ToolError> {
 
 fn nginx_test() -> Cmd {
     Cmd::new(["nginx", "-t", "-q"]).privileged()
-}
-
-fn proxy_targets(hosts: &[Host], svc: &Service) -> Vec<Target> {
-    hosts
-        .iter()
-        .map(|h| Target {
-            host: h.name.clone(),
-            service: Some(svc.name.clone()),
-        })
-        .collect()
 }
 
 /// Per host, what ran.
@@ -131,7 +121,7 @@ impl Action for ReloadNginx {
         Ok(Draft {
             steps,
             undo: Vec::new(),
-            targets: proxy_targets(&hosts, &svc),
+            targets: common::targets(&hosts, &svc),
             confirm_text: String::new(),
         })
     }
@@ -310,7 +300,7 @@ impl Action for AdjustRateLimit {
             undo: vec![format!(
                 "adjust_rate_limit back to the previous rate (reported per host), or restore {file}.runbook-bak"
             )],
-            targets: proxy_targets(&hosts, &svc),
+            targets: common::targets(&hosts, &svc),
             confirm_text: String::new(),
         })
     }

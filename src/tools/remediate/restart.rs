@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, StepResult};
 use crate::config::Service;
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, Mutating, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
 use crate::exec::Cmd;
@@ -172,18 +172,8 @@ impl Action for RestartService {
         Ok(Draft {
             steps,
             undo,
-            targets: hosts
-                .iter()
-                .map(|h| Target {
-                    host: h.name.clone(),
-                    service: Some(svc.name.clone()),
-                })
-                .collect(),
-            confirm_text: hosts
-                .iter()
-                .map(|h| h.name.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            targets: common::targets(&hosts, &svc),
+            confirm_text: common::confirm_text(&hosts),
         })
     }
 

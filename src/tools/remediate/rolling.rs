@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common;
 use super::restart::{HostOutcome, Mode, commands};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx, Target};
+use crate::engine::action::{Action, Draft, Mutating, RunCtx};
 use crate::engine::plan::Step;
 use crate::engine::{Ctx, Effect, Name, Refusal, ToolError, ToolMeta, Toolset};
 
@@ -121,13 +121,7 @@ impl Action for RollingRestart {
         Ok(Draft {
             steps,
             undo: Vec::new(),
-            targets: hosts
-                .iter()
-                .map(|h| Target {
-                    host: h.name.clone(),
-                    service: Some(svc.name.clone()),
-                })
-                .collect(),
+            targets: common::targets(&hosts, &svc),
             confirm_text: String::new(),
         })
     }
