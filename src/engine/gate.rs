@@ -14,12 +14,13 @@ use super::action::{Action, ActionResult, ActionStatus, ApprovalInfo, Mutating, 
 use super::approval::{ApprovalRecord, ApprovalState, DecisionRec, NewRequest, now_ms};
 use super::call::{Answer, CallCtx, Outcome};
 use super::plan::Plan;
-use super::{Ctx, Effect, Refusal, ToolError, ToolOutput, args, guards, hooks};
+use super::{Ctx, Effect, Refusal, ToolError, ToolMeta, ToolOutput, args, guards, hooks};
 use crate::audit::Status;
 use crate::config::Rule;
 
 /// The policy rule for a tool: its own, else its toolset's, else by effect.
-pub fn rule_for(ctx: &Ctx, name: &str, toolset: &str, effect: Effect) -> Rule {
+pub fn rule_for(ctx: &Ctx, meta: &ToolMeta) -> Rule {
+    let (name, toolset, effect) = (meta.name, meta.toolset.name(), meta.effect);
     let p = &ctx.config.policy;
     let rule = p
         .tools
@@ -66,11 +67,7 @@ pub async fn run<A: Action>(
         }
     }
     let effect = p.effect().unwrap_or(meta.effect);
-    let toolset = serde_json::to_value(meta.toolset)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let mut rule = rule_for(&ctx, meta.name, &toolset, meta.effect);
+    let mut rule = rule_for(&ctx, &meta);
     // A call that escalates to destructive is never `allow`.
     if effect == Effect::Destructive && rule == Rule::Allow {
         rule = Rule::Approve;
@@ -358,7 +355,7 @@ async fn obtain(
         })
         .map_err(io)?;
     if created {
-        hooks::ring(ctx, &rec);
+        hooks::ring(&rec);
     }
     let message = prompt(&rec, health, &plan.undo);
 

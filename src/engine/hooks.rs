@@ -137,8 +137,7 @@ pub async fn outcome(
 
 /// Tells the operator a decision is waiting: a line on stderr (the server's log) and a desktop
 /// notification where one exists.
-pub fn ring(ctx: &Ctx, r: &ApprovalRecord) {
-    let _ = ctx;
+pub fn ring(r: &ApprovalRecord) {
     let line = format!(
         "APPROVAL NEEDED {}: {} — {} — run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
         r.id, r.tool, r.reason, r.id, r.id

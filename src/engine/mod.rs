@@ -122,11 +122,7 @@ impl Engine {
         if self.mode.read_only && !t.meta.effect.is_read_only() {
             return false;
         }
-        let toolset = serde_json::to_value(t.meta.toolset)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        rule_for(&self.ctx, t.meta.name, &toolset, t.meta.effect) != crate::config::Rule::Deny
+        rule_for(&self.ctx, &t.meta) != crate::config::Rule::Deny
     }
 
     /// The tools this server offers, in registry order.

@@ -47,6 +47,24 @@ pub enum Toolset {
     Prevent,
 }
 
+impl Toolset {
+    /// The name used in configuration (`[policy] toolsets`), as serde writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Toolset::Assess => "assess",
+            Toolset::Metrics => "metrics",
+            Toolset::Logs => "logs",
+            Toolset::Verify => "verify",
+            Toolset::Remediate => "remediate",
+            Toolset::Database => "database",
+            Toolset::Loadbalancer => "loadbalancer",
+            Toolset::Notify => "notify",
+            Toolset::Incident => "incident",
+            Toolset::Prevent => "prevent",
+        }
+    }
+}
+
 /// MCP tool annotations, derived from the effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -207,4 +225,22 @@ pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// Policy matches toolsets by `name()`; it must be the name configuration uses (serde's).
+    #[test]
+    fn toolset_names_are_the_serde_names() {
+        for t in crate::tools::registry() {
+            let serde = serde_json::to_value(t.meta.toolset).unwrap();
+            assert_eq!(
+                serde.as_str(),
+                Some(t.meta.toolset.name()),
+                "{}",
+                t.meta.name
+            );
+        }
+    }
 }
