@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use runbook_mcp::config::Config;
-use runbook_mcp::engine::{Engine, Mode};
+use runbook_mcp::engine::Mode;
 use serde_json::{Map, Value, json};
 
 const RUNS: usize = 15;
@@ -44,7 +44,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let engine = Engine::new(Config::load(Some(&cfg_path)).unwrap(), Mode::default()).unwrap();
+    let engine =
+        runbook_mcp::runtime::engine(Config::load(Some(&cfg_path)).unwrap(), Mode::default())
+            .unwrap();
     let mut rows: Vec<(String, Duration)> = Vec::new();
 
     rt.block_on(async {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::engine::{Engine, Mode};
+use crate::engine::Mode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -163,7 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Doctor => runtime.block_on(crate::doctor::run(config)),
         Command::Tools => {
-            let engine = Engine::new(config, mode)?;
+            let engine = crate::runtime::engine(config, mode)?;
             for t in engine.tools() {
                 println!(
                     "{:<24} {:<11} {}",
@@ -176,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Call { tool, args, json } => {
             let args = parse_args(&args, json.as_deref())?;
-            let engine = Engine::new(config, mode)?;
+            let engine = crate::runtime::engine(config, mode)?;
             runtime.block_on(async {
                 match engine.call(&tool, Some(args)).await {
                     Ok(out) => {
@@ -196,7 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Serve => {
-            let engine = Arc::new(Engine::new(config, mode)?);
+            let engine = Arc::new(crate::runtime::engine(config, mode)?);
             runtime.block_on(crate::mcp::serve_stdio(engine))?;
             // stdin reads cannot be cancelled; do not wait for them on the way out.
             runtime.shutdown_background();

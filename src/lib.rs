@@ -24,4 +24,5 @@ pub mod engine;
 pub mod exec;
 pub mod mcp;
 pub mod operator;
+pub mod runtime;
 pub mod tools;

@@ -1,4 +1,5 @@
 //! The published surface and the architecture rules, checked without the lab.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -58,6 +59,56 @@ fn only_the_mcp_module_imports_rmcp() {
     assert!(
         offenders.is_empty(),
         "rmcp used outside src/mcp: {offenders:?}"
+    );
+}
+
+/// The non-test code of every `.rs` file under `src/<dir>` (test modules cut off).
+fn sources(dir: &str) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![common::repo().join("src").join(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                if name == "tests.rs" || name.ends_with("_tests.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
+                out.push((p, code));
+            }
+        }
+    }
+    out
+}
+
+/// Architecture invariant (DESIGN §5): data flows one way. `config`, `exec`, `analyze` and
+/// `audit` never import `engine` or `tools`; `engine` never imports `tools` (it is given its
+/// registry and executors).
+#[test]
+fn imports_flow_one_way() {
+    let mut offenders = Vec::new();
+    for (dir, forbidden) in [
+        ("config", &["crate::engine", "crate::tools"][..]),
+        ("exec", &["crate::engine", "crate::tools"]),
+        ("analyze", &["crate::engine", "crate::tools"]),
+        ("audit", &["crate::engine", "crate::tools"]),
+        ("engine", &["crate::tools", "crate::runtime", "crate::mcp"]),
+    ] {
+        for (p, code) in sources(dir) {
+            for f in forbidden {
+                if code.contains(f) {
+                    offenders.push(format!("{} names {f}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "imports against the flow: {offenders:#?}"
     );
 }
 

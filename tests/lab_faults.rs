@@ -184,9 +184,11 @@ fn masters(dest: &str) -> Vec<u32> {
 #[tokio::test]
 async fn a_dead_ssh_master_is_reopened_on_the_next_call() {
     use runbook_mcp::config::Config;
-    use runbook_mcp::engine::{Engine, Mode};
+    use runbook_mcp::engine::Mode;
     let _g = SERIAL.lock().await;
-    let engine = Engine::new(Config::load(Some(&lab_config())).unwrap(), Mode::default()).unwrap();
+    let engine =
+        runbook_mcp::runtime::engine(Config::load(Some(&lab_config())).unwrap(), Mode::default())
+            .unwrap();
     let args = json!({"hosts": ["mcp-01"]}).as_object().cloned();
     let out = engine
         .call("check_service_status", args.clone())

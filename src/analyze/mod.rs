@@ -28,6 +28,7 @@ mod error;
 pub mod findings;
 pub mod logs;
 pub mod metrics_text;
+pub mod procs;
 pub mod prom;
 pub mod resources;
 #[cfg(test)]

@@ -107,7 +107,7 @@ pub(super) fn resolve(
     let credentials = match (raw.profile, raw.access_key_secret, raw.secret_key_secret) {
         (None, None, None) => AwsCredentials::Default,
         (Some(p), None, None) => {
-            crate::engine::check_token(&p).map_err(|m| err("aws.profile", m))?;
+            super::check_token(&p).map_err(|m| err("aws.profile", m))?;
             AwsCredentials::Profile(p)
         }
         (None, Some(a), Some(s)) => AwsCredentials::Secrets {
@@ -187,7 +187,7 @@ fn cli_ok(v: &str) -> Result<(), String> {
             ))
         };
     }
-    crate::engine::check_token(v).map_err(|m| format!("a program name or an absolute path: {m}"))
+    super::check_token(v).map_err(|m| format!("a program name or an absolute path: {m}"))
 }
 
 /// `http(s)://HOST[:PORT][/PATH]`: one argv word, no credentials in it (they would show in

@@ -7,6 +7,7 @@ mod raw;
 mod resolve;
 mod secrets;
 mod swarm;
+mod token;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ pub use aws::{Aws, AwsCredentials, RawAws};
 pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
 pub use swarm::{RawSwarm, Swarm};
+pub use token::{MAX_TOKEN, TOKEN_PATTERN, check_token};
 
 /// The configuration compiled into the binary: the local machine only.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -159,6 +161,10 @@ pub struct Service {
     pub logs: BTreeMap<String, String>,
     pub rate_limit_file: Option<String>,
     pub tmp_pattern: Option<String>,
+    /// The executable its processes run as (default: the unit name).
+    pub process_name: String,
+    /// Text its processes' command lines contain, when configured.
+    pub process_args: Option<String>,
 }
 
 #[derive(Debug, Clone)]

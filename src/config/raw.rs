@@ -235,6 +235,12 @@ pub struct RawService {
     /// Temporary files the service leaves in `/tmp`, as a `find -name` pattern (e.g.
     /// `cctelegram-*`), removed by `restart_service` with `clean_tmp` while it is stopped.
     pub tmp_pattern: Option<String>,
+    /// The executable its processes run as (`node` for a Node.js bridge; default: the unit
+    /// name): `restart_bridge` cleans up stale processes by this name.
+    pub process_name: Option<String>,
+    /// Text the command line of its processes contains (e.g. `bridge/index.js`), so that of
+    /// many `node` processes only this service's are selected.
+    pub process_args: Option<String>,
 }
 
 /// Service managers runbook-mcp can drive.

@@ -408,6 +408,18 @@ fn resolve_service(
             ));
         }
     }
+    if let Some(n) = &s.process_name {
+        name_ok(cx, &format!("{field}.process_name"), n)?;
+    }
+    if let Some(a) = &s.process_args
+        && (a.is_empty() || a.len() > 200 || a.chars().any(char::is_control))
+    {
+        return Err(cx.err(
+            format!("{field}.process_args"),
+            "must be 1..=200 printable characters of the processes' command line",
+        ));
+    }
+    let process_name = s.process_name.clone().unwrap_or_else(|| unit.clone());
     Ok(Service {
         name,
         unit,
@@ -420,6 +432,8 @@ fn resolve_service(
         logs: s.logs,
         rate_limit_file: s.rate_limit_file,
         tmp_pattern: s.tmp_pattern,
+        process_name,
+        process_args: s.process_args,
     })
 }
 
@@ -441,7 +455,7 @@ fn load_secret(
 
 /// Names that end up in argv or URLs: letters, digits, `_.@:-`, not starting with `-`.
 fn name_ok(cx: &Ctx, field: &str, v: &str) -> Result<(), ConfigError> {
-    crate::engine::check_token(v).map_err(|m| cx.err(field, m))
+    super::check_token(v).map_err(|m| cx.err(field, m))
 }
 
 fn url_ok(cx: &Ctx, field: &str, v: &str) -> Result<(), ConfigError> {

@@ -47,7 +47,7 @@ pub(super) fn resolve(raw: Option<RawSwarm>, file: &str) -> Result<Option<Swarm>
     }
     for (i, s) in raw.services.iter().enumerate() {
         let field = format!("swarm.services[{i}]");
-        crate::engine::check_token(s).map_err(|m| err(&field, m))?;
+        super::check_token(s).map_err(|m| err(&field, m))?;
         if raw.services[..i].contains(s) {
             return Err(err(&field, format!("`{s}` is listed twice")));
         }

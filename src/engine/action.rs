@@ -1,74 +1,31 @@
-//! Mutating tools ("actions"): typed parameters that always carry `hosts`, `reason` and
-//! `dry_run`; a plan built only from the arguments and the configuration; and an `execute` that
-//! does what the plan says. The gate (`gate.rs`) sits between plan and execute.
+//! Mutating tools ("actions"). A tool supplies only what is its own: its parameters, the
+//! stable facts it needs read, the plan (stages of typed steps, from arguments, config and
+//! those facts), optional preflight lines, and a summary of the outcome. The engine owns the
+//! rest of the lifecycle — the common parameters (`hosts`, `reason`, `dry_run`), sealing,
+//! blast radius, approval, audit, and walking the sealed steps through its executor.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::call::Progress;
-use super::plan::{Plan, Step};
-use super::{Ctx, Name, ToolError, ToolMeta};
+use super::plan::{Change, Fact, Plan, Stage, UndoCall};
+use super::runner::RunOutcome;
+use super::{Ctx, Effect, Name, ToolError, ToolMeta};
 
-/// The fields every mutating tool has.
-pub trait Mutating {
-    /// False for actions on something other than inventory hosts (a Swarm service, a load
-    /// balancer target group, the database over its URL): they have no `hosts` argument.
-    const HOST_BASED: bool = true;
-    /// Target hosts, explicit (no default); empty when not `HOST_BASED`.
-    fn hosts(&self) -> &[Name];
-    /// Why: shown to the approver and written to the audit log.
-    fn reason(&self) -> &str;
-    /// Return the plan and run nothing.
-    fn dry_run(&self) -> bool;
-    /// How many of `hosts` the action takes down at once (what the host limit counts): all of
-    /// them, unless the action goes one host at a time.
-    fn hosts_at_once(&self) -> usize {
-        self.hosts().len()
-    }
-    /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive).
-    fn effect(&self) -> Option<super::Effect> {
-        None
-    }
-}
-
-/// Implements [`Mutating`] for a parameter struct with `hosts`, `reason` and `dry_run` fields
-/// (`impl_mutating!(Params)`), or with only `reason` and `dry_run` for actions that are not
-/// aimed at inventory hosts (`impl_mutating!(Params, no_hosts)`). Structs with a stronger
-/// per-call effect or a different host count implement the trait by hand.
-#[macro_export]
-macro_rules! impl_mutating {
-    ($t:ty) => {
-        impl $crate::engine::action::Mutating for $t {
-            fn hosts(&self) -> &[$crate::engine::Name] {
-                &self.hosts
-            }
-            fn reason(&self) -> &str {
-                &self.reason
-            }
-            fn dry_run(&self) -> bool {
-                self.dry_run
-            }
-        }
-    };
-    ($t:ty, no_hosts) => {
-        impl $crate::engine::action::Mutating for $t {
-            const HOST_BASED: bool = false;
-            fn hosts(&self) -> &[$crate::engine::Name] {
-                &[]
-            }
-            fn reason(&self) -> &str {
-                &self.reason
-            }
-            fn dry_run(&self) -> bool {
-                self.dry_run
-            }
-        }
-    };
+/// The parameters every mutating tool shares, parsed by the engine (one name each).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Common {
+    /// Target hosts (inventory names), explicit: mutating tools have no default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Name>,
+    /// Why, in 1..=500 characters; the approver and the audit log see it.
+    pub reason: String,
+    /// Return the plan and the current state; run nothing, ask nothing.
+    #[serde(default, skip_serializing)]
+    pub dry_run: bool,
 }
 
 /// What a plan touches, for blast-radius rules and busy locks.
@@ -89,67 +46,82 @@ impl Target {
 }
 
 /// An action's plan before the engine seals it.
+#[derive(Default)]
 pub struct Draft {
-    pub steps: Vec<Step>,
-    pub undo: Vec<String>,
+    pub stages: Vec<Stage>,
+    /// Before → after for each value that changes.
+    pub changes: Vec<Change>,
+    /// The undo as ready calls.
+    pub undo: Vec<UndoCall>,
+    /// What the approver should know that no call undoes.
+    pub notes: Vec<String>,
     pub targets: Vec<Target>,
     /// What an approver of a destructive action types back (e.g. `mcp-02`).
     pub confirm_text: String,
 }
 
-/// Shared with a running action: progress, and whether the caller went away (then nothing
-/// further starts; the step in flight finishes).
-#[derive(Clone)]
-pub struct RunCtx {
-    pub plan: Arc<Plan>,
-    pub progress: Option<Arc<dyn Progress>>,
-    pub(super) stopped: Arc<AtomicBool>,
-}
+/// The facts an action asked for, read by the engine before planning: each a value, or why it
+/// could not be read.
+#[derive(Debug, Default)]
+pub struct Facts(pub BTreeMap<String, Result<Value, String>>);
 
-impl RunCtx {
-    pub fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
-    }
-
-    pub async fn progress(&self, done: f64, total: f64, message: String) {
-        if let Some(p) = &self.progress {
-            p.report(done, Some(total), message).await;
+impl Facts {
+    /// The value of `name`, or `unavailable` naming the fact and why.
+    pub fn get(&self, name: &str) -> Result<&Value, ToolError> {
+        match self.0.get(name) {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(ToolError::unavailable(format!("reading {name}: {e}"))),
+            None => Err(ToolError::internal(format!("fact `{name}` was not read"))),
         }
     }
+
+    pub fn typed<T: DeserializeOwned>(&self, name: &str) -> Result<T, ToolError> {
+        serde_json::from_value(self.get(name)?.clone())
+            .map_err(|e| ToolError::internal(format!("fact `{name}`: {e}")))
+    }
 }
 
-/// A tool that changes something.
+/// A tool that changes something. Registered only through `ToolDef::of_action`, so the
+/// engine's gate and runner are the only way it acts.
 pub trait Action: Send + Sync + 'static {
     const META: ToolMeta;
-    type Params: DeserializeOwned + Serialize + JsonSchema + Mutating + Send + Sync + 'static;
-    type Output: Serialize + JsonSchema + Send + 'static;
+    /// False for actions on something other than inventory hosts (a Swarm service, the
+    /// database over its URL): they take no `hosts`.
+    const HOSTS: bool = true;
+    /// The tool's own parameters (`deny_unknown_fields`), without the common ones.
+    type Params: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
-    /// The plan, from arguments and configuration only (no fleet access: the digest must not
-    /// depend on live values). Validation errors name the field.
-    fn plan(ctx: &Ctx, p: &Self::Params) -> Result<Draft, ToolError>;
+    /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive).
+    fn effect(_p: &Self::Params) -> Effect {
+        Self::META.effect
+    }
 
-    /// Checks against the live fleet before any approval is asked (e.g. never the last healthy
-    /// instance), returning the targets' current health as lines for the approver.
+    /// How many hosts the action takes down at once (what the host limit counts).
+    fn hosts_at_once(c: &Common, _p: &Self::Params) -> usize {
+        c.hosts.len()
+    }
+
+    /// Stable facts to read before planning (a Swarm service's version and previous image,
+    /// the rate in nginx's file). Never health or PIDs: those are probes and selectors.
+    fn facts(_ctx: &Ctx, _c: &Common, _p: &Self::Params) -> Result<Vec<(String, Fact)>, ToolError> {
+        Ok(Vec::new())
+    }
+
+    /// The plan, from arguments, configuration and the facts. Validation errors name the field.
+    fn plan(ctx: &Ctx, c: &Common, p: &Self::Params, facts: &Facts) -> Result<Draft, ToolError>;
+
+    /// Lines for the approver beyond the guards' readings; may refuse (e.g. nothing to do).
     fn preflight(
-        _ctx: Arc<Ctx>,
+        _ctx: &Ctx,
+        _c: &Common,
         _p: &Self::Params,
-    ) -> impl Future<Output = Result<Vec<String>, ToolError>> + Send {
-        async { Ok(Vec::new()) }
+        _facts: &Facts,
+    ) -> Result<Vec<String>, ToolError> {
+        Ok(Vec::new())
     }
 
-    /// Does what the plan says.
-    fn execute(
-        ctx: Arc<Ctx>,
-        p: Self::Params,
-        run: RunCtx,
-    ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
-
-    fn summary(out: &Self::Output) -> String;
-
-    /// True when the action as a whole failed (e.g. a health check after a restart).
-    fn failed(_out: &Self::Output) -> bool {
-        false
-    }
+    /// One glance at what happened.
+    fn summary(c: &Common, p: &Self::Params, out: &RunOutcome) -> String;
 }
 
 /// Whether the action ran.
@@ -172,10 +144,10 @@ pub struct ApprovalInfo {
 
 /// The result of every mutating tool.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ActionResult<T> {
+pub struct ActionResult {
     pub status: ActionStatus,
     pub plan: Plan,
-    /// The targets' health before anything ran.
+    /// The targets' state before anything ran (the guards' readings first).
     pub current_health: Vec<String>,
     /// The approval that allowed it (absent for dry runs and `allow` policies).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,7 +155,7 @@ pub struct ActionResult<T> {
     /// Audit request id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The action's own result (absent for dry runs).
+    /// Stage by stage, what ran (absent for dry runs).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<T>,
+    pub result: Option<RunOutcome>,
 }

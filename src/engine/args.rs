@@ -11,10 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::ToolError;
-
-/// Longest name accepted anywhere.
-const MAX_TOKEN: usize = 128;
-const TOKEN_PATTERN: &str = "^[A-Za-z0-9_@][A-Za-z0-9_.@:-]*$";
+pub use crate::config::{MAX_TOKEN, TOKEN_PATTERN, check_token};
 
 /// Parses tool arguments, naming the field on failure.
 pub fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ToolError> {
@@ -27,44 +24,6 @@ pub fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ToolErr
         };
         ToolError::invalid(field, e.into_inner().to_string())
     })
-}
-
-/// Checks a name that may end up in argv or a URL: letters, digits and `_.@:-`, not starting
-/// with `-` (it would read as an option), no shell metacharacters, at most 128 bytes.
-pub fn check_token(v: &str) -> Result<(), String> {
-    if v.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if v.len() > MAX_TOKEN {
-        return Err(format!(
-            "is {} bytes long; the limit is {MAX_TOKEN}",
-            v.len()
-        ));
-    }
-    if v.starts_with('-') {
-        return Err(format!(
-            "`{v}` starts with `-` and would be read as an option"
-        ));
-    }
-    if let Some(c) = v
-        .chars()
-        .find(|c| "`$;&|<>()\\\"'*?[]{}~!#\n\r\t ".contains(*c))
-    {
-        return Err(format!(
-            "`{}` contains the shell metacharacter {c:?}",
-            v.escape_debug()
-        ));
-    }
-    if let Some(c) = v
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "_.@:-".contains(*c)))
-    {
-        return Err(format!(
-            "`{}` contains {c:?}; only letters, digits and `_.@:-` are allowed",
-            v.escape_debug()
-        ));
-    }
-    Ok(())
 }
 
 /// A validated name (host, service, unit). Its schema carries the pattern so clients can check
@@ -80,11 +39,6 @@ impl Name {
 
     /// A name from the code itself (a default), not from input.
     pub(crate) fn trusted(s: &'static str) -> Self {
-        Name(s.to_string())
-    }
-
-    /// A name already validated elsewhere (an inventory name from the configuration).
-    pub(crate) fn trusted_owned(s: &str) -> Self {
         Name(s.to_string())
     }
 }

@@ -31,6 +31,8 @@ pub enum Refusal {
     Frozen,
     Busy,
     BlastRadius,
+    /// The fleet changed since the plan was approved (an `expect` value differs).
+    Stale,
 }
 
 impl Refusal {
@@ -44,6 +46,7 @@ impl Refusal {
             Refusal::Frozen => "frozen",
             Refusal::Busy => "busy",
             Refusal::BlastRadius => "blast_radius",
+            Refusal::Stale => "stale",
         }
     }
 }

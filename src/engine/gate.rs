@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::action::{Action, ActionResult, ActionStatus, ApprovalInfo, Mutating, RunCtx};
+use super::action::{Action, ActionResult, ActionStatus, ApprovalInfo};
 use super::approval::{ApprovalRecord, ApprovalState, DecisionRec, NewRequest, now_ms};
 use super::call::{Answer, CallCtx, Outcome};
 use super::plan::Plan;
-use super::{Ctx, Effect, Refusal, ToolError, ToolMeta, ToolOutput, args, guards, hooks};
+use super::{Ctx, Effect, Refusal, ToolError, ToolMeta, ToolOutput, guards, hooks, runner, seal};
 use crate::audit::Status;
 use crate::config::Rule;
 
@@ -40,36 +40,10 @@ pub async fn run<A: Action>(
     raw: Map<String, Value>,
 ) -> Result<Outcome, ToolError> {
     let meta = A::META;
-    let p: A::Params = args::parse(raw)?;
-    if <A::Params as Mutating>::HOST_BASED && p.hosts().is_empty() {
-        return Err(ToolError::invalid(
-            "hosts",
-            "name the target hosts explicitly; mutating tools have no default",
-        ));
-    }
-    let reason = p.reason().trim();
-    if reason.is_empty() || reason.len() > 500 {
-        return Err(ToolError::invalid(
-            "reason",
-            "say why in 1..=500 characters; the approver and the audit log see it",
-        ));
-    }
-    for (i, h) in p.hosts().iter().enumerate() {
-        if ctx.config.host(h.as_str()).is_none() {
-            let known: Vec<&str> = ctx.config.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(ToolError::invalid(
-                format!("hosts[{i}]"),
-                format!(
-                    "unknown host `{h}`; the inventory has: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-    let effect = p.effect().unwrap_or(meta.effect);
+    let sealed = seal::seal::<A>(&ctx, raw).await?;
     let mut rule = rule_for(&ctx, &meta);
     // A call that escalates to destructive is never `allow`.
-    if effect == Effect::Destructive && rule == Rule::Allow {
+    if sealed.effect == Effect::Destructive && rule == Rule::Allow {
         rule = Rule::Approve;
     }
     if rule == Rule::Deny {
@@ -78,51 +52,16 @@ pub async fn run<A: Action>(
             format!("policy denies `{}`.", meta.name),
         ));
     }
-
-    // Blast radius, before anyone is asked.
-    let max = ctx.config.limits.max_hosts_per_call;
-    if p.hosts_at_once() > max {
-        return Err(ToolError::refused(
-            Refusal::BlastRadius,
-            format!(
-                "{} hosts in one call; the limit is {max}. Act on fewer hosts per call.",
-                p.hosts().len()
-            ),
-        ));
-    }
-    let draft = A::plan(&ctx, &p)?;
-    for t in &draft.targets {
-        if let Some(s) = &t.service
-            && ctx.config.limits.forbidden_services.contains(s)
-        {
-            return Err(ToolError::refused(
-                Refusal::BlastRadius,
-                format!("service `{s}` is forbidden to change by configuration."),
-            ));
-        }
-    }
-    if let Some(f) = guards::frozen(&ctx.config.server.state_dir) {
-        return Err(ToolError::refused(
-            Refusal::Frozen,
-            format!(
-                "a change freeze is in force ({f}); an operator lifts it with `runbook-mcp unfreeze`."
-            ),
-        ));
-    }
-    let current_health = A::preflight(ctx.clone(), &p).await?;
-    let arguments = serde_json::to_value(&p).map_err(|e| ToolError::internal(e.to_string()))?;
-    let plan = Plan::new(meta.name, arguments, draft.steps, draft.undo);
-
-    if p.dry_run() {
-        let out = ActionResult::<A::Output> {
+    if sealed.common.dry_run {
+        let out = ActionResult {
             status: ActionStatus::DryRun,
-            plan,
-            current_health,
+            plan: sealed.plan,
+            current_health: sealed.current_health,
             approval: None,
             request_id: None,
             result: None,
         };
-        return Ok(Outcome::Done(finish::<A>(
+        return Ok(Outcome::Done(finish(
             out,
             "dry run: nothing ran, no approval was asked".into(),
             false,
@@ -131,20 +70,9 @@ pub async fn run<A: Action>(
 
     // From here on every call has an audit story: intent, decisions, outcome.
     let request_id = hooks::request_id();
-    hooks::intent(&ctx, &request_id, &plan, &call.principal, reason).await?;
-    let res = approve_and_run::<A>(
-        &ctx,
-        &call,
-        p,
-        plan,
-        current_health,
-        rule,
-        effect,
-        draft.targets,
-        draft.confirm_text,
-        &request_id,
-    )
-    .await;
+    let reason = sealed.common.reason.clone();
+    hooks::intent(&ctx, &request_id, &sealed.plan, &call.principal, &reason).await?;
+    let res = approve_and_run::<A>(&ctx, &call, sealed, rule, &request_id).await;
     match &res {
         Ok(Outcome::InputRequired { .. }) => {
             hooks::outcome(
@@ -170,20 +98,21 @@ pub async fn run<A: Action>(
     res
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn approve_and_run<A: Action>(
     ctx: &Arc<Ctx>,
     call: &CallCtx,
-    p: A::Params,
-    plan: Plan,
-    current_health: Vec<String>,
+    sealed: seal::Sealed<A>,
     rule: Rule,
-    effect: Effect,
-    targets: Vec<super::action::Target>,
-    confirm: String,
     request_id: &str,
 ) -> Result<Outcome, ToolError> {
-    let reason = p.reason().trim().to_string();
+    let seal::Sealed {
+        common,
+        params,
+        effect,
+        plan,
+        draft,
+        current_health,
+    } = sealed;
     let approval = match rule {
         Rule::Allow => None,
         _ => match obtain(
@@ -192,8 +121,8 @@ async fn approve_and_run<A: Action>(
             &plan,
             &current_health,
             effect,
-            &reason,
-            &confirm,
+            &common.reason,
+            &draft.confirm_text,
             request_id,
         )
         .await?
@@ -204,38 +133,57 @@ async fn approve_and_run<A: Action>(
     };
     let _locks = guards::lock_targets(
         &ctx.config.server.state_dir,
-        &targets,
+        &draft.targets,
         &plan.tool,
         request_id,
     )?;
 
-    // Execution runs in its own task: if the caller goes away, the step in flight finishes,
+    // Execution runs in its own task: if the caller goes away, the stage in flight finishes,
     // nothing further starts, and the outcome still reaches the audit log.
     let stopped = Arc::new(AtomicBool::new(false));
-    let run = RunCtx {
-        plan: Arc::new(plan.clone()),
-        progress: call.progress.clone(),
+    let state_dir = ctx.config.server.state_dir.clone();
+    let control = runner::Control {
         stopped: stopped.clone(),
+        progress: call.progress.clone(),
+        before_stage: Box::new(move || {
+            guards::frozen(&state_dir).map(|f| format!("a change freeze began ({f})"))
+        }),
+        request_id: request_id.to_string(),
     };
     let task_ctx = ctx.clone();
     let rid = request_id.to_string();
+    let sealed_plan = plan.clone();
     let task = tokio::spawn(async move {
-        let res = A::execute(task_ctx.clone(), p, run).await;
-        let (status, detail) = match &res {
-            Ok(o) if A::failed(o) => (Status::Failed, A::summary(o)),
-            Ok(o) => (Status::Succeeded, A::summary(o)),
-            Err(e) if e.message.contains("timed out") => (Status::Unknown, e.to_string()),
-            Err(e) => (Status::Failed, e.to_string()),
+        let out = runner::run(task_ctx.exec.as_ref(), &sealed_plan, &control).await;
+        let summary = A::summary(&common, &params, &out);
+        let status = if out.ok {
+            Status::Succeeded
+        } else if out.unknown() {
+            Status::Unknown
+        } else {
+            Status::Failed
         };
-        hooks::outcome(&task_ctx, &rid, status, None, detail).await;
-        res
+        // A stale plan is a refusal: the caller's error path records it.
+        if out.stale.is_none() {
+            hooks::outcome(&task_ctx, &rid, status, None, summary.clone()).await;
+        }
+        (out, summary)
     });
     let _stop_on_drop = StopOnDrop(stopped);
-    let res = task
+    let (res, summary) = task
         .await
-        .map_err(|e| ToolError::internal(format!("action task: {e}")))??;
-    let summary = A::summary(&res);
-    let failed = A::failed(&res);
+        .map_err(|e| ToolError::internal(format!("action task: {e}")))?;
+    if let Some(what) = &res.stale {
+        return Err(ToolError::refused(
+            Refusal::Stale,
+            format!(
+                "the fleet changed since this plan was approved: {what}. Nothing of the plan ran \
+                 after that check. Read the state again and call with a new plan (it needs a new \
+                 approval)."
+            ),
+        ));
+    }
+    let failed = !res.ok;
     let out = ActionResult {
         status: ActionStatus::Done,
         plan,
@@ -253,7 +201,7 @@ async fn approve_and_run<A: Action>(
         request_id: Some(request_id.to_string()),
         result: Some(res),
     };
-    Ok(Outcome::Done(finish::<A>(out, summary, failed)))
+    Ok(Outcome::Done(finish(out, summary, failed)))
 }
 
 struct StopOnDrop(Arc<AtomicBool>);
@@ -264,7 +212,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn finish<A: Action>(out: ActionResult<A::Output>, summary: String, failed: bool) -> ToolOutput {
+fn finish(out: ActionResult, summary: String, failed: bool) -> ToolOutput {
     ToolOutput {
         structured: serde_json::to_value(&out).unwrap_or_default(),
         summary,
@@ -348,7 +296,7 @@ async fn obtain(
             principal: &call.principal,
             reason,
             request_id,
-            plan: plan.lines(),
+            plan: plan.review_lines(),
             confirm_text: confirm.into(),
             ttl,
             approvals_required: required,
@@ -357,7 +305,7 @@ async fn obtain(
     if created {
         hooks::ring(&rec);
     }
-    let message = prompt(&rec, health, &plan.undo);
+    let message = prompt(&rec, health, plan);
 
     // The session's own client may decide change/notify actions, never destructive ones.
     if effect != Effect::Destructive {
@@ -530,8 +478,8 @@ async fn wait_decided(ctx: &Ctx, call: &CallCtx, id: &str, wait: Duration) {
     }
 }
 
-/// What the human sees: the exact plan, the current health, the undo.
-fn prompt(r: &ApprovalRecord, health: &[String], undo: &[String]) -> String {
+/// What the human sees: the exact plan, what changes, the current health, the undo.
+fn prompt(r: &ApprovalRecord, health: &[String], plan: &Plan) -> String {
     let mut s = format!(
         "Approve {} ({})?\nReason: {}\nPlan:\n",
         r.tool, r.id, r.reason
@@ -539,14 +487,23 @@ fn prompt(r: &ApprovalRecord, health: &[String], undo: &[String]) -> String {
     for l in &r.plan {
         s.push_str(&format!("  - {l}\n"));
     }
+    if !plan.changes.is_empty() {
+        s.push_str("Changes:\n");
+        for c in &plan.changes {
+            s.push_str(&format!("  - {}: {} -> {}\n", c.what, c.before, c.after));
+        }
+    }
     if !health.is_empty() {
         s.push_str("Current health:\n");
         for l in health {
             s.push_str(&format!("  - {l}\n"));
         }
     }
-    if !undo.is_empty() {
-        s.push_str(&format!("Undo: {}\n", undo.join("; ")));
+    for u in &plan.undo {
+        s.push_str(&format!("Undo: {} {}\n", u.tool, u.arguments));
+    }
+    for n in &plan.notes {
+        s.push_str(&format!("Note: {n}\n"));
     }
     s
 }

@@ -7,42 +7,62 @@ pub mod approval;
 pub mod args;
 pub mod call;
 mod error;
+pub mod executor;
 pub mod fanout;
 mod gate;
 pub mod guards;
 pub mod hooks;
 pub mod plan;
+pub mod probe;
+pub mod runner;
+mod seal;
 mod tool;
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-pub use args::{Name, check_token};
+pub use args::Name;
 pub use call::{Answer, CallCtx, Outcome};
 pub use error::{ErrorCode, Refusal, ToolError};
+pub use executor::Executor;
 pub use gate::rule_for;
-pub use tool::{Annotations, Effect, Tool, ToolDef, ToolMeta, ToolOutput, Toolset, schema_of};
+pub use tool::{
+    Annotations, Effect, Kind, Tool, ToolDef, ToolMeta, ToolOutput, Toolset, schema_of,
+};
 
 use crate::config::Config;
 use crate::exec::{Fleet, HttpClient};
 
+pub use action::{Action, Common, Draft, Facts, Target};
+
 /// What every tool gets: the configuration and the shared executors.
 pub struct Ctx {
-    pub config: Config,
+    pub config: Arc<Config>,
+    /// Read tools reach hosts through these directly.
     pub fleet: Fleet,
     pub http: HttpClient,
+    /// Sealed plans run through this one only (the engine's own trait: tests record it).
+    pub exec: Arc<dyn Executor>,
     /// Opened on the first mutating call: read-only use never touches the state directory.
     approvals: std::sync::OnceLock<Result<Arc<approval::ApprovalStore>, String>>,
     audit: std::sync::OnceLock<Result<Arc<crate::audit::AuditLog>, String>>,
 }
 
+/// The executors an engine is given.
+pub struct Executors {
+    pub fleet: Fleet,
+    pub http: HttpClient,
+    pub actions: Arc<dyn Executor>,
+}
+
 impl Ctx {
-    pub fn new(config: Config, fleet: Fleet, http: HttpClient) -> Self {
+    pub fn new(config: Arc<Config>, exec: Executors) -> Self {
         Self {
             config,
-            fleet,
-            http,
+            fleet: exec.fleet,
+            http: exec.http,
+            exec: exec.actions,
             approvals: std::sync::OnceLock::new(),
             audit: std::sync::OnceLock::new(),
         }
@@ -89,22 +109,26 @@ pub struct Mode {
     pub read_only: bool,
 }
 
+/// The tools an engine serves, as a function: called on first use.
+pub type Registry = fn() -> Vec<ToolDef>;
+
 pub struct Engine {
     ctx: Arc<Ctx>,
+    registry: Registry,
     /// Built on first use: generating every schema costs milliseconds `initialize` should not wait for.
     tools: std::sync::OnceLock<Vec<ToolDef>>,
     mode: Mode,
 }
 
 impl Engine {
-    pub fn new(config: Config, mode: Mode) -> anyhow::Result<Self> {
-        let fleet = Fleet::new(&config)?;
-        let http = HttpClient::new(config.server.output_cap)?;
-        Ok(Self {
-            ctx: Arc::new(Ctx::new(config, fleet, http)),
+    /// An engine over `registry`, acting through `exec`.
+    pub fn new(config: Arc<Config>, mode: Mode, registry: Registry, exec: Executors) -> Self {
+        Self {
+            ctx: Arc::new(Ctx::new(config, exec)),
+            registry,
             tools: std::sync::OnceLock::new(),
             mode,
-        })
+        }
     }
 
     pub fn ctx(&self) -> &Arc<Ctx> {
@@ -128,7 +152,7 @@ impl Engine {
     /// The tools this server offers, in registry order.
     pub fn tools(&self) -> impl Iterator<Item = &ToolDef> {
         self.tools
-            .get_or_init(crate::tools::registry)
+            .get_or_init(self.registry)
             .iter()
             .filter(|t| self.visible(t))
     }

@@ -11,12 +11,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::action::{Action, ActionResult};
+use super::action::{Action, ActionResult, Common};
 use super::call::{CallCtx, Outcome};
 use super::{Ctx, ToolError, args, gate};
 
 /// What calling a tool can change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Reads state, changes nothing.
@@ -138,31 +140,51 @@ type Invoke = fn(
     Map<String, Value>,
 ) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>>;
 
+/// How a registered tool runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A read or record tool: it runs directly.
+    Direct,
+    /// A planned action: it runs only as a sealed plan through the gate.
+    Planned,
+}
+
 /// A registered tool, type-erased.
 #[derive(Clone)]
 pub struct ToolDef {
     pub meta: ToolMeta,
+    pub kind: Kind,
     pub input_schema: Value,
     pub output_schema: Value,
     invoke: Invoke,
 }
 
 impl ToolDef {
+    /// A tool that reads (or writes only this server's records). A mutating effect does not
+    /// compile here: such a tool can only be registered as a planned action.
     pub fn of<T: Tool>() -> Self {
+        const {
+            assert!(
+                matches!(T::META.effect, Effect::Read | Effect::Record),
+                "a tool that changes something must be an Action (ToolDef::of_action)"
+            )
+        };
         Self {
             meta: T::META,
+            kind: Kind::Direct,
             input_schema: schema_of::<T::Params>(true),
             output_schema: schema_of::<T::Output>(false),
             invoke: invoke::<T>,
         }
     }
 
-    /// A mutating tool: its calls go through the approval gate.
+    /// A mutating tool: its calls go through the approval gate and run as a sealed plan.
     pub fn of_action<A: Action>() -> Self {
         Self {
             meta: A::META,
-            input_schema: schema_of::<A::Params>(true),
-            output_schema: schema_of::<ActionResult<A::Output>>(false),
+            kind: Kind::Planned,
+            input_schema: action_input::<A>(),
+            output_schema: schema_of::<ActionResult>(false),
             invoke: invoke_action::<A>,
         }
     }
@@ -217,6 +239,7 @@ pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
     }
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut v = serde_json::to_value(schema).unwrap_or_default();
+    standard(&mut v);
     if let Some(o) = v.as_object_mut() {
         o.remove("title");
         if for_input {
@@ -227,20 +250,99 @@ pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
     v
 }
 
+/// The input schema of an action: its own parameters plus the common ones, one name each.
+fn action_input<A: Action>() -> Value {
+    let mut v = schema_of::<A::Params>(true);
+    let common = schema_of::<Common>(true);
+    let Some(o) = v.as_object_mut() else {
+        return v;
+    };
+    let mut props = serde_json::Map::new();
+    let cp = &common["properties"];
+    if A::HOSTS {
+        let mut hosts = cp["hosts"].clone();
+        if let Some(h) = hosts.as_object_mut() {
+            h.remove("default");
+            h.insert("minItems".into(), 1.into());
+        }
+        props.insert("hosts".into(), hosts);
+    }
+    if let Some(own) = o.get("properties").and_then(Value::as_object) {
+        props.extend(own.clone());
+    }
+    let mut reason = cp["reason"].clone();
+    if let Some(r) = reason.as_object_mut() {
+        r.insert("minLength".into(), 1.into());
+        r.insert("maxLength".into(), 500.into());
+    }
+    props.insert("reason".into(), reason);
+    props.insert(
+        "dry_run".into(),
+        serde_json::json!({
+            "type": "boolean",
+            "default": false,
+            "description": cp["dry_run"]["description"],
+        }),
+    );
+    let mut required: Vec<Value> = Vec::new();
+    if A::HOSTS {
+        required.push("hosts".into());
+    }
+    if let Some(r) = o.get("required").and_then(Value::as_array) {
+        required.extend(r.iter().cloned());
+    }
+    required.push("reason".into());
+    o.insert("type".into(), "object".into());
+    o.insert("properties".into(), Value::Object(props));
+    o.insert("required".into(), Value::Array(required));
+    o.insert("additionalProperties".into(), false.into());
+    v
+}
+
+/// Standard JSON Schema only: schemars' `uint*`/`int*`/`double` formats become plain
+/// `integer`/`number` (unsigned ones with `minimum: 0`), which every client understands.
+fn standard(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get("format") {
+                let f = f.clone();
+                let unsigned = f.starts_with("uint");
+                if unsigned || f.starts_with("int") || f == "double" || f == "float" {
+                    o.remove("format");
+                    if unsigned && !o.contains_key("minimum") {
+                        o.insert("minimum".into(), 0.into());
+                    }
+                }
+            }
+            for x in o.values_mut() {
+                standard(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(standard),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
-
-    /// Policy matches toolsets by `name()`; it must be the name configuration uses (serde's).
     #[test]
-    fn toolset_names_are_the_serde_names() {
-        for t in crate::tools::registry() {
-            let serde = serde_json::to_value(t.meta.toolset).unwrap();
-            assert_eq!(
-                serde.as_str(),
-                Some(t.meta.toolset.name()),
-                "{}",
-                t.meta.name
-            );
-        }
+    fn schemas_use_standard_types_only() {
+        let mut v = serde_json::json!({"type": "object", "properties": {
+            "n": {"type": "integer", "format": "uint64", "minimum": 0},
+            "m": {"type": ["integer", "null"], "format": "uint32"},
+            "i": {"type": "integer", "format": "int64"},
+            "f": {"type": "number", "format": "double"},
+            "d": {"type": "string", "format": "date-time"}
+        }});
+        super::standard(&mut v);
+        let p = &v["properties"];
+        assert_eq!(p["n"], serde_json::json!({"type": "integer", "minimum": 0}));
+        assert_eq!(
+            p["m"],
+            serde_json::json!({"type": ["integer", "null"], "minimum": 0})
+        );
+        assert_eq!(p["i"], serde_json::json!({"type": "integer"}));
+        assert_eq!(p["f"], serde_json::json!({"type": "number"}));
+        assert_eq!(p["d"]["format"], "date-time", "string formats stay");
     }
 }

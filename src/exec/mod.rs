@@ -149,7 +149,8 @@ impl HostExec {
 }
 
 /// Executors for every host of the inventory, built once and shared by all calls so ssh
-/// masters are reused.
+/// masters are reused. Clones share the executors.
+#[derive(Clone)]
 pub struct Fleet {
     execs: BTreeMap<String, Arc<HostExec>>,
     limits: Limits,
@@ -193,13 +194,23 @@ impl Fleet {
         cmd: &Cmd,
         limits: Limits,
     ) -> Result<CmdOutput, ExecError> {
+        self.run_named(&host.name, cmd, limits).await
+    }
+
+    /// Runs `cmd` on the inventory host called `name`.
+    pub async fn run_named(
+        &self,
+        name: &str,
+        cmd: &Cmd,
+        limits: Limits,
+    ) -> Result<CmdOutput, ExecError> {
         let exec = self
             .execs
-            .get(&host.name)
-            .ok_or_else(|| ExecError::Failed(format!("no executor for host {}", host.name)))?;
+            .get(name)
+            .ok_or_else(|| ExecError::Failed(format!("no executor for host {name}")))?;
         let started = Instant::now();
         let out = exec.run(cmd, limits).await;
-        tracing::debug!(host = %host.name, argv = ?cmd.argv, elapsed_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "exec");
+        tracing::debug!(host = %name, argv = ?cmd.argv, elapsed_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "exec");
         out
     }
 
@@ -207,8 +218,12 @@ impl Fleet {
     /// talking to a Swarm manager): the local executor (argv, never a shell, never sudo) with
     /// the same timeout and output cap as every other command.
     pub async fn run_local(&self, cmd: &Cmd) -> Result<CmdOutput, ExecError> {
+        self.run_local_with(cmd, self.limits).await
+    }
+
+    pub async fn run_local_with(&self, cmd: &Cmd, limits: Limits) -> Result<CmdOutput, ExecError> {
         let started = Instant::now();
-        let out = local::LocalExec::new(false).run(cmd, self.limits).await;
+        let out = local::LocalExec::new(false).run(cmd, limits).await;
         tracing::debug!(host = "server", argv = ?cmd.argv, elapsed_ms = started.elapsed().as_millis() as u64, ok = out.is_ok(), "exec");
         out
     }

@@ -38,3 +38,20 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of_action::<loadbalancer::RestoreInstance>(),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    /// Policy matches toolsets by `name()`; it must be the name configuration uses (serde's).
+    #[test]
+    fn toolset_names_are_the_serde_names() {
+        for t in super::registry() {
+            let serde = serde_json::to_value(t.meta.toolset).unwrap();
+            assert_eq!(
+                serde.as_str(),
+                Some(t.meta.toolset.name()),
+                "{}",
+                t.meta.name
+            );
+        }
+    }
+}

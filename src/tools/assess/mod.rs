@@ -10,7 +10,6 @@ mod services;
 pub use bridge::GetBridgeStatus;
 pub use diagnostics::RunDiagnostics;
 pub use health::CheckHealth;
-pub(crate) use health::{HealthCheck, check as health_check};
 pub use logs::GetRecentLogs;
 pub use resources::CheckSystemResources;
 pub use services::CheckServiceStatus;

@@ -33,14 +33,13 @@ pub struct Settings {
 }
 
 /// Reads `[database]` and its URL secret. Needs no network, so plans can use it.
-pub fn settings(ctx: &Ctx) -> Result<Settings, ToolError> {
-    let db = ctx.config.database.clone().ok_or_else(|| {
+pub fn settings(config: &crate::config::Config) -> Result<Settings, ToolError> {
+    let db = config.database.clone().ok_or_else(|| {
         ToolError::unavailable(
             "no database is configured: add a [database] table with `url_secret` to the configuration",
         )
     })?;
-    let url = ctx
-        .config
+    let url = config
         .secrets
         .get(&db.url_secret)
         .map_err(ToolError::unavailable)?;
@@ -70,7 +69,7 @@ pub fn settings(ctx: &Ctx) -> Result<Settings, ToolError> {
         _ => timeout,
     };
     pg.application_name("runbook-mcp")
-        .connect_timeout(ctx.config.server.http_timeout)
+        .connect_timeout(config.server.http_timeout)
         .options(options);
     Ok(Settings {
         target: format!("{host}:{port}/{dbname}"),
@@ -121,7 +120,7 @@ impl Session {
 
 /// Connects to the configured database.
 pub async fn connect(ctx: &Ctx) -> Result<Session, ToolError> {
-    let s = settings(ctx)?;
+    let s = settings(&ctx.config)?;
     connect_with(&s).await
 }
 

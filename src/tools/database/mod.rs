@@ -4,7 +4,7 @@
 //! on the database service's hosts.
 
 mod check;
-mod conn;
+pub(crate) mod conn;
 mod maintenance;
 mod restart;
 
@@ -12,28 +12,28 @@ pub use check::CheckDatabase;
 pub use maintenance::RunDatabaseMaintenance;
 pub use restart::RestartDatabase;
 
-/// "host:port/db: accepting connections; 3/100 connections (1 active, 2 idle); 1 query
-/// running, longest 4.2 s" — the approver's view of what an action is about to touch.
-fn connections_line(out: &check::Output) -> String {
-    let c = &out.connections;
-    let states: Vec<String> = c.by_state.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let running = out
-        .active_queries
-        .iter()
-        .filter(|q| q.state == "active")
-        .count();
-    let mut line = format!(
-        "{}: accepting connections; {}/{} connections ({})",
-        out.target,
-        c.total,
-        c.max_connections,
-        states.join(", ")
-    );
-    if let Some(q) = &out.longest_query {
-        line.push_str(&format!(
-            "; {running} query(ies) running, longest {:.1} s (pid {})",
-            q.runtime_secs, q.pid
-        ));
+/// How many sessions the database has now, as a fact for the approver.
+const SESSIONS: &str =
+    "SELECT count(*)::text FROM pg_stat_activity WHERE backend_type = 'client backend'";
+
+/// The fact "sessions now" on the configured database.
+fn sessions(target: &str) -> crate::engine::plan::Fact {
+    crate::engine::plan::Fact {
+        read: crate::engine::plan::Read::Sql {
+            target: target.into(),
+            statement: SESSIONS.into(),
+        },
+        extract: crate::engine::plan::Extract::Scalar,
     }
-    line
+}
+
+/// "host:port/db: 3 client sessions" or why the database did not answer.
+fn sessions_line(target: &str, facts: &crate::engine::Facts) -> String {
+    match facts.get("sessions") {
+        Ok(v) => format!(
+            "{target}: accepting connections; {} client session(s)",
+            v.as_str().unwrap_or("?")
+        ),
+        Err(e) => format!("{target}: NOT answering ({})", e.message),
+    }
 }

@@ -6,13 +6,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::config::{Aws, AwsCredentials, Secrets};
-use crate::engine::action::{RunCtx, Target};
-use crate::engine::plan::StepAction;
+use crate::engine::Target;
+use crate::engine::plan::{At, Command, EnvVar, Extract, Fact, Read, Stage, Step};
 use crate::engine::{Ctx, Name, ToolError};
 use crate::exec::{Cmd, ExecError, Fleet};
-
-/// Steps run here, on the server (the CLI reaches the ELBv2 API).
-pub const SERVER: &str = "server";
 
 /// The `[aws]` table, or why the load balancer tools cannot work.
 pub fn aws(ctx: &Ctx) -> Result<&Aws, ToolError> {
@@ -80,20 +77,64 @@ pub fn lock(aws: &Aws) -> Target {
     }
 }
 
-/// The one command of the sealed plan: what was approved is exactly what runs.
-pub fn planned(run: &RunCtx) -> Result<Vec<String>, ToolError> {
-    run.plan
-        .steps
-        .iter()
-        .find_map(|s| match &s.action {
-            StepAction::Run { argv, .. } => Some(argv.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| ToolError::internal("the plan has no command"))
+/// The environment of every `aws` command, as the plan shows it: credentials by secret name
+/// only (resolved by the executor), a pager off, and the server's own stray credentials
+/// removed so the configured ones alone decide.
+pub fn env(aws: &Aws) -> Vec<EnvVar> {
+    let mut v = vec![EnvVar::Set {
+        name: "AWS_PAGER".into(),
+        value: String::new(),
+    }];
+    if let AwsCredentials::Secrets {
+        access_key_secret,
+        secret_key_secret,
+    } = &aws.credentials
+    {
+        v.push(EnvVar::Secret {
+            name: "AWS_ACCESS_KEY_ID".into(),
+            secret: access_key_secret.clone(),
+        });
+        v.push(EnvVar::Secret {
+            name: "AWS_SECRET_ACCESS_KEY".into(),
+            secret: secret_key_secret.clone(),
+        });
+        for stray in ["AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"] {
+            v.push(EnvVar::Remove { name: stray.into() });
+        }
+    }
+    v
+}
+
+/// A sealed `aws … elbv2 OP ARGS` on this server.
+pub fn command(aws: &Aws, op: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(&At::server(), argv(aws, op, args), false);
+    c.env = env(aws);
+    c
+}
+
+/// The group's targets and their states (`describe-target-health`).
+pub fn states(aws: &Aws) -> Fact {
+    Fact {
+        read: Read::Run(command(
+            aws,
+            "describe-target-health",
+            &["--target-group-arn", &aws.target_group_arn],
+        )),
+        extract: Extract::TargetStates,
+    }
+}
+
+/// The one stage of a target group plan.
+pub fn stage(aws: &Aws, steps: Vec<Step>) -> Stage {
+    Stage {
+        name: aws.target_group_name.clone(),
+        via: "local".into(),
+        steps,
+    }
 }
 
 /// The command with the credentials in its environment only (never in argv, logs or plans).
-fn command(secrets: &Secrets, aws: &Aws, argv: &[String]) -> Result<Cmd, ToolError> {
+fn with_credentials(secrets: &Secrets, aws: &Aws, argv: &[String]) -> Result<Cmd, ToolError> {
     // AWS CLI v2 pipes output through a pager unless this is empty.
     let mut cmd = Cmd::new(argv.iter().cloned()).env("AWS_PAGER", "");
     if let AwsCredentials::Secrets {
@@ -140,14 +181,9 @@ pub struct CliRun {
     pub error: String,
 }
 
-/// Runs one planned command; the report says what happened, stdout is kept for parsing.
-pub async fn run(ctx: &Ctx, aws: &Aws, argv: &[String]) -> (CliRun, String) {
-    run_on(&ctx.fleet, &ctx.config.secrets, aws, argv).await
-}
-
 async fn run_on(fleet: &Fleet, secrets: &Secrets, aws: &Aws, argv: &[String]) -> (CliRun, String) {
     let command_line = argv.join(" ");
-    let cmd = match command(secrets, aws, argv) {
+    let cmd = match with_credentials(secrets, aws, argv) {
         Ok(c) => c,
         Err(e) => {
             let run = CliRun {

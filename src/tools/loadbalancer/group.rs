@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::cli::{CliRun, argv, output, run};
+use super::cli::{argv, output};
 use crate::analyze::elbv2::{self, HealthCheck, TargetState};
 use crate::config::{Aws, Secrets};
 use crate::engine::{Ctx, ToolError};
@@ -192,63 +192,4 @@ pub async fn read_with(
         healthy,
         registered,
     })
-}
-
-/// The result of every mutating load balancer tool: the command, and the group read back.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct LbResult {
-    pub target_group: String,
-    pub command: CliRun,
-    /// The target group after the command (absent when it could not be read back).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<TargetGroupNow>,
-    /// Why the group could not be read back (the command's own result stands).
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub readback_error: String,
-    /// The command succeeded and the group now shows the change.
-    pub ok: bool,
-}
-
-impl LbResult {
-    /// Runs the planned command, reads the group back, and judges the change by `shows`.
-    /// Also returns the command's stdout (its `--output json` answer).
-    pub async fn run_and_read(
-        ctx: &Ctx,
-        aws: &Aws,
-        argv: &[String],
-        shows: impl Fn(&TargetGroupNow) -> bool,
-    ) -> (Self, String) {
-        let (command, stdout) = run(ctx, aws, argv).await;
-        let (after, readback_error) = match read(ctx, aws).await {
-            Ok(now) => (Some(now), String::new()),
-            Err(e) => (None, e.message),
-        };
-        let ok = command.ok && after.as_ref().is_some_and(shows);
-        let r = Self {
-            target_group: aws.target_group_name.clone(),
-            command,
-            after,
-            readback_error,
-            ok,
-        };
-        (r, stdout)
-    }
-
-    /// `FAILED: <command> (exit N): <the CLI's message>`, or a note when the change does not
-    /// show; `""` when all is well.
-    pub fn failure(&self) -> String {
-        if self.command.ok {
-            return match (&self.after, self.ok) {
-                (None, _) => format!(" (not read back: {})", self.readback_error),
-                (Some(_), false) => " — but the target group does not show the change".into(),
-                _ => String::new(),
-            };
-        }
-        format!(
-            "FAILED: `{}` (exit {}): {}",
-            self.command.command,
-            self.command.exit_code.map_or("-".into(), |c| c.to_string()),
-            self.command.error
-        )
-    }
 }

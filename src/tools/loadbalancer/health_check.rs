@@ -8,18 +8,15 @@
 //! validation); the rest AWS checks server-side (a local emulator may not). An approver should
 //! never approve a plan that can only fail.
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::cli::{self, SERVER};
-use super::group::{self, LbResult};
-use crate::analyze::elbv2::{self, HealthCheck};
+use super::cli;
 use crate::config::Aws;
-use crate::engine::action::{Action, Draft, RunCtx};
-use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, ToolError, ToolMeta, Toolset};
+use crate::engine::plan::{Change, Command, Extract, Fact, Read, Step, UndoCall};
+use crate::engine::runner::RunOutcome;
+use crate::engine::{Action, Common, Ctx, Draft, Effect, Facts, ToolError, ToolMeta, Toolset};
 
 pub struct UpdateHealthCheck;
 
@@ -41,23 +38,28 @@ pub struct Params {
         regex(pattern = r"^/[A-Za-z0-9/._~%!$&'()*+,;=:@?-]*$")
     )]
     pub path: Option<String>,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan and the current settings; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
-crate::impl_mutating!(Params, no_hosts);
+/// The group's health check settings.
+fn settings(aws: &Aws) -> Fact {
+    Fact {
+        read: Read::Run(cli::command(
+            aws,
+            "describe-target-groups",
+            &["--target-group-arns", &aws.target_group_arn],
+        )),
+        extract: Extract::HealthCheck {
+            arn: aws.target_group_arn.clone(),
+        },
+    }
+}
 
-/// What the tool did: the command, what it answered, the group read back.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Output {
-    #[serde(flatten)]
-    pub result: LbResult,
-    /// The health check as `modify-target-group` answered it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub returned: Option<HealthCheck>,
+/// The settings as the fact reads them.
+#[derive(serde::Deserialize)]
+struct Now {
+    interval_seconds: Option<u32>,
+    timeout_seconds: Option<u32>,
+    path: Option<String>,
 }
 
 /// AWS's documented limits, checked before anyone is asked.
@@ -102,7 +104,7 @@ fn validate(p: &Params) -> Result<(), ToolError> {
     Ok(())
 }
 
-fn argv(aws: &Aws, p: &Params) -> Vec<String> {
+fn modify(aws: &Aws, p: &Params) -> Command {
     let interval = p.interval_seconds.to_string();
     let timeout = p.timeout_seconds.to_string();
     let mut args = vec![
@@ -116,7 +118,11 @@ fn argv(aws: &Aws, p: &Params) -> Vec<String> {
     if let Some(path) = &p.path {
         args.extend(["--health-check-path", path.as_str()]);
     }
-    cli::argv(aws, "modify-target-group", &args)
+    cli::command(aws, "modify-target-group", &args)
+}
+
+fn show(v: Option<u32>) -> String {
+    v.map_or("-".into(), |n| format!("{n} s"))
 }
 
 impl Action for UpdateHealthCheck {
@@ -126,77 +132,90 @@ impl Action for UpdateHealthCheck {
         description: "Changes how the AWS target group checks its instances \
             (`aws elbv2 modify-target-group`): interval, timeout and optionally the path. Use when \
             health checks flap or check the wrong path (runbook LB recovery, P0 option B). Needs \
-            approval of the exact plan; `dry_run` shows the current settings. Returns the \
-            command's exit code and the health check read back.",
+            approval of the exact plan, which shows each setting before and after and the undo \
+            call; `dry_run` shows them without asking. Returns the steps and the health check \
+            read back.",
         effect: Effect::Change,
         toolset: Toolset::Loadbalancer,
     };
+    const HOSTS: bool = false;
     type Params = Params;
-    type Output = Output;
 
-    fn plan(ctx: &Ctx, p: &Params) -> Result<Draft, ToolError> {
+    fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
         let aws = cli::aws(ctx)?;
         validate(p)?;
+        Ok(vec![("health check".into(), settings(aws))])
+    }
+
+    fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
+        let aws = cli::aws(ctx)?;
+        validate(p)?;
+        let now: Now = facts.typed("health check")?;
+        let mut changes = vec![
+            Change {
+                what: "health check interval".into(),
+                before: show(now.interval_seconds),
+                after: show(Some(p.interval_seconds)),
+            },
+            Change {
+                what: "health check timeout".into(),
+                before: show(now.timeout_seconds),
+                after: show(Some(p.timeout_seconds)),
+            },
+        ];
+        if let Some(path) = &p.path {
+            changes.push(Change {
+                what: "health check path".into(),
+                before: now.path.clone().unwrap_or_else(|| "-".into()),
+                after: path.clone(),
+            });
+        }
+        let mut undo = json!({"reason": "undo the health check change"});
+        if let (Some(i), Some(t)) = (now.interval_seconds, now.timeout_seconds) {
+            undo["interval_seconds"] = i.into();
+            undo["timeout_seconds"] = t.into();
+            if p.path.is_some()
+                && let Some(path) = &now.path
+            {
+                undo["path"] = path.clone().into();
+            }
+        }
         Ok(Draft {
-            steps: vec![Step::run(SERVER, &argv(aws, p), false)],
-            undo: vec![
-                "update_health_check back to the settings shown under current health".into(),
-            ],
+            stages: vec![cli::stage(
+                aws,
+                vec![
+                    Step::Run(modify(aws, p)),
+                    Step::Capture {
+                        name: "after".into(),
+                        fact: settings(aws),
+                    },
+                ],
+            )],
+            changes,
+            undo: vec![UndoCall {
+                tool: "update_health_check".into(),
+                arguments: undo,
+            }],
             targets: vec![cli::lock(aws)],
             confirm_text: aws.target_group_name.clone(),
+            ..Draft::default()
         })
     }
 
-    async fn preflight(ctx: Arc<Ctx>, _p: &Params) -> Result<Vec<String>, ToolError> {
-        let aws = cli::aws(&ctx)?;
-        let now = group::read(&ctx, aws).await?;
-        let mut lines = vec![format!(
-            "{} health check now: {}",
-            now.target_group,
-            now.health_check_line()
-        )];
-        lines.extend(now.target_lines());
-        Ok(lines)
-    }
-
-    async fn execute(ctx: Arc<Ctx>, p: Params, run: RunCtx) -> Result<Output, ToolError> {
-        let aws = cli::aws(&ctx)?;
-        let argv = cli::planned(&run)?;
-        let (result, stdout) = LbResult::run_and_read(&ctx, aws, &argv, |now| {
-            let h = &now.health_check;
-            h.interval_seconds == Some(p.interval_seconds)
-                && h.timeout_seconds == Some(p.timeout_seconds)
-                && p.path
+    fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {
+        if out.ok {
+            format!(
+                "health check now every {} s, timeout {} s{}",
+                p.interval_seconds,
+                p.timeout_seconds,
+                p.path
                     .as_ref()
-                    .is_none_or(|want| h.path.as_ref() == Some(want))
-        })
-        .await;
-        let returned = if result.command.ok {
-            elbv2::parse_target_groups(&stdout)
-                .ok()
-                .and_then(|g| g.into_iter().next())
-                .map(|g| g.health_check)
+                    .map(|x| format!(", path {x}"))
+                    .unwrap_or_default()
+            )
         } else {
-            None
-        };
-        Ok(Output { result, returned })
-    }
-
-    fn summary(out: &Output) -> String {
-        let r = &out.result;
-        match &r.after {
-            Some(now) if r.command.ok => format!(
-                "{}: health check {}{}",
-                r.target_group,
-                now.health_check_line(),
-                r.failure()
-            ),
-            _ => format!("{}: {}", r.target_group, r.failure()),
+            out.line()
         }
-    }
-
-    fn failed(out: &Output) -> bool {
-        !out.result.ok
     }
 }
 
@@ -209,8 +228,6 @@ mod tests {
             interval_seconds: interval,
             timeout_seconds: timeout,
             path: path.map(String::from),
-            reason: "r".into(),
-            dry_run: false,
         }
     }
 

@@ -1,19 +1,22 @@
-//! nginx: `reload_nginx` (test the configuration, then reload) and `adjust_rate_limit` (edit
-//! the `limit_req_zone` rate, test, reload — and put the previous file back when the test
-//! fails, so nginx keeps serving the old configuration).
+//! nginx: `reload_nginx` (test the configuration, then reload) and `adjust_rate_limit`
+//! (capture the rate, back up the file under a name of this request, edit, verify, `nginx -t`,
+//! reload — and put the backup back when the test *or the reload* fails, so the next reload
+//! never picks up a file that was refused).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::common::{self, StepResult};
-use crate::config::{Role, Service};
-use crate::engine::action::{Action, Draft, RunCtx};
-use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
-use crate::exec::Cmd;
-use crate::exec::manager::{self, Op};
+use super::common;
+use crate::config::{Host, Role, Service};
+use crate::engine::plan::{At, Change, Command, Extract, Fact, Read, Step, UndoCall};
+use crate::engine::runner::RunOutcome;
+use crate::engine::{
+    Action, Common, Ctx, Draft, Effect, Facts, Name, ToolError, ToolMeta, Toolset,
+};
+use crate::exec::manager::Op;
 
 /// The proxy service (role `proxy`) of the inventory.
 fn proxy(ctx: &Ctx) -> Result<Service, ToolError> {
@@ -27,72 +30,24 @@ fn proxy(ctx: &Ctx) -> Result<Service, ToolError> {
         })
 }
 
-fn nginx_test() -> Cmd {
-    Cmd::new(["nginx", "-t", "-q"]).privileged()
+fn run(h: &Host, argv: &[&str]) -> Step {
+    Step::run(
+        &At::of(h),
+        argv.iter().map(|a| a.to_string()).collect(),
+        h.sudo,
+    )
 }
 
-/// Per host, what ran.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Output {
-    pub hosts: Vec<HostOutcome>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct HostOutcome {
-    pub host: String,
-    pub steps: Vec<StepResult>,
-    /// The rate before the change (`adjust_rate_limit`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_rate: Option<String>,
-    /// The previous file was put back because the new one failed `nginx -t`.
-    pub restored: bool,
-    pub ok: bool,
-}
-
-fn summary_of(out: &Output) -> String {
-    out.hosts
-        .iter()
-        .map(|h| {
-            let what = if h.ok {
-                "done".to_string()
-            } else if h.restored {
-                "REFUSED by nginx -t; previous config restored, nginx unchanged".to_string()
-            } else {
-                let f = h.steps.iter().find(|s| !s.ok);
-                format!(
-                    "FAILED{}",
-                    f.map(|s| format!(": {} ({})", s.command, s.detail))
-                        .unwrap_or_default()
-                )
-            };
-            let prev = h
-                .previous_rate
-                .as_ref()
-                .map(|r| format!(" (was {r})"))
-                .unwrap_or_default();
-            format!("{}: {what}{prev}", h.host)
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+fn nginx_test(h: &Host) -> Step {
+    run(h, &["nginx", "-t", "-q"])
 }
 
 pub struct ReloadNginx;
 
-/// Parameters of `reload_nginx`.
+/// `reload_nginx` has only the common parameters.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReloadParams {
-    /// Target hosts (inventory names), explicit.
-    #[serde(deserialize_with = "crate::engine::args::names_required")]
-    pub hosts: Vec<Name>,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-crate::impl_mutating!(ReloadParams);
+pub struct ReloadParams {}
 
 impl Action for ReloadNginx {
     const META: ToolMeta = ToolMeta {
@@ -100,123 +55,49 @@ impl Action for ReloadNginx {
         title: "Reload nginx",
         description: "Tests nginx's configuration (`nginx -t`) and, only if it passes, reloads \
             nginx gracefully on the named hosts. Use after a configuration change or to \
-            redistribute traffic. Needs approval of the exact plan. Returns per host the \
-            commands run.",
+            redistribute traffic. Needs approval of the exact plan. Returns per host each \
+            step's outcome.",
         effect: Effect::Change,
         toolset: Toolset::Loadbalancer,
     };
     type Params = ReloadParams;
-    type Output = Output;
 
-    fn plan(ctx: &Ctx, p: &ReloadParams) -> Result<Draft, ToolError> {
+    fn plan(ctx: &Ctx, c: &Common, _p: &ReloadParams, _f: &Facts) -> Result<Draft, ToolError> {
         let svc = proxy(ctx)?;
-        let hosts = common::hosts_running(ctx, &p.hosts, &svc)?;
-        let mut steps = Vec::new();
-        for h in &hosts {
-            let t = nginx_test();
-            steps.push(Step::run(&h.name, &t.argv, h.sudo));
-            let r = manager::control(svc.manager, Op::Reload, &svc.unit);
-            steps.push(Step::run(&h.name, &r.argv, h.sudo));
-        }
+        let hosts = common::hosts_running(ctx, &c.hosts, &svc)?;
         Ok(Draft {
-            steps,
-            undo: Vec::new(),
+            stages: hosts
+                .iter()
+                .map(|h| {
+                    common::stage(h, vec![nginx_test(h), common::control(h, &svc, Op::Reload)])
+                })
+                .collect(),
             targets: common::targets(&hosts, &svc),
-            confirm_text: String::new(),
+            ..Draft::default()
         })
     }
 
-    async fn execute(ctx: Arc<Ctx>, p: ReloadParams, run: RunCtx) -> Result<Output, ToolError> {
-        let svc = proxy(&ctx)?;
-        let hosts = common::hosts_running(&ctx, &p.hosts, &svc)?;
-        let mut out = Vec::new();
-        for h in &hosts {
-            if run.stopped() {
-                break;
-            }
-            let mut steps = vec![common::step(&ctx, h, &nginx_test()).await];
-            if steps[0].ok {
-                steps.push(
-                    common::step(
-                        &ctx,
-                        h,
-                        &manager::control(svc.manager, Op::Reload, &svc.unit),
-                    )
-                    .await,
-                );
-            }
-            let ok = steps.iter().all(|s| s.ok);
-            out.push(HostOutcome {
-                host: h.name.clone(),
-                steps,
-                previous_rate: None,
-                restored: false,
-                ok,
-            });
-        }
-        Ok(Output { hosts: out })
-    }
-
-    fn summary(out: &Output) -> String {
-        format!("reload_nginx: {}", summary_of(out))
-    }
-
-    fn failed(out: &Output) -> bool {
-        out.hosts.iter().any(|h| !h.ok)
+    fn summary(_c: &Common, _p: &ReloadParams, out: &RunOutcome) -> String {
+        format!("reload_nginx: {}", out.line())
     }
 }
 
 pub struct AdjustRateLimit;
 
-/// Parameters of `adjust_rate_limit`.
+/// Parameters of `adjust_rate_limit` (besides `hosts`, `reason`, `dry_run`).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateParams {
-    /// Target hosts (inventory names), explicit.
-    #[serde(deserialize_with = "crate::engine::args::names_required")]
-    pub hosts: Vec<Name>,
     /// The new rate in nginx syntax: requests per second (`10r/s`) or per minute (`600r/m`).
     #[schemars(regex(pattern = r"^[0-9]{1,9}r/[sm]$"))]
     pub rate: String,
     /// The `limit_req_zone` to change (default `api`).
     #[serde(default = "api")]
     pub zone: Name,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
 fn api() -> Name {
     Name::trusted("api")
-}
-
-crate::impl_mutating!(RateParams);
-
-/// The commands, in order, for one host and file.
-struct RateCmds {
-    backup: Cmd,
-    edit: Cmd,
-    verify: Cmd,
-    test: Cmd,
-    restore: Cmd,
-    read: Cmd,
-}
-
-fn rate_cmds(file: &str, zone: &str, rate: &str) -> RateCmds {
-    let bak = format!("{file}.runbook-bak");
-    // `|` delimits the sed expression (rates contain `/`); zone and rate are validated tokens.
-    let expr = format!(r"s|(zone={zone}:[^ ;]+[[:space:]]+rate=)[0-9]+r/[sm]|\1{rate}|");
-    let check = format!(r"zone={zone}:[^ ;]+[[:space:]]+rate={rate}");
-    RateCmds {
-        backup: Cmd::new(["cp", "-p", "--", file, &bak]).privileged(),
-        edit: Cmd::new(["sed", "-i", "-E", &expr, "--", file]).privileged(),
-        verify: Cmd::new(["grep", "-q", "-E", &check, "--", file]).privileged(),
-        test: nginx_test(),
-        restore: Cmd::new(["cp", "-p", "--", &bak, file]).privileged(),
-        read: Cmd::new(["cat", "--", file]).privileged(),
-    }
 }
 
 fn check_rate(rate: &str) -> Result<(), ToolError> {
@@ -237,14 +118,49 @@ fn check_rate(rate: &str) -> Result<(), ToolError> {
     }
 }
 
-/// `rate=30r/s` of `zone` in the file's text.
-fn current_rate(text: &str, zone: &str) -> Option<String> {
-    let re = regex::Regex::new(&format!(
-        r"zone={}:[^ ;]+\s+rate=([0-9]+r/[sm])",
-        regex::escape(zone)
-    ))
-    .ok()?;
-    re.captures(text).map(|c| c[1].to_string())
+fn rate_file(svc: &Service) -> Result<String, ToolError> {
+    svc.rate_limit_file.clone().ok_or_else(|| {
+        ToolError::unavailable(format!(
+            "service `{}` has no `rate_limit_file` configured",
+            svc.name
+        ))
+    })
+}
+
+/// The rate of `zone` in `file` on `h`.
+fn rate_fact(h: &Host, file: &str, zone: &str) -> Fact {
+    Fact {
+        read: Read::Run(Command::new(
+            &At::of(h),
+            vec!["cat".into(), "--".into(), file.into()],
+            h.sudo,
+        )),
+        extract: Extract::NginxRate { zone: zone.into() },
+    }
+}
+
+/// The stage for one host: capture → backup → (compensate: restore) → edit → verify →
+/// `nginx -t` → reload. The backup is named by the request (`{request_id}` is filled in by the
+/// engine when it runs), so a second adjustment never overwrites the first one's backup.
+fn rate_steps(h: &Host, svc: &Service, file: &str, zone: &str, rate: &str) -> Vec<Step> {
+    let bak = format!("{file}.runbook-{{request_id}}.bak");
+    // `|` delimits the sed expression (rates contain `/`); zone and rate are validated tokens.
+    let expr = format!(r"s|(zone={zone}:[^ ;]+[[:space:]]+rate=)[0-9]+r/[sm]|\1{rate}|");
+    let check = format!(r"zone={zone}:[^ ;]+[[:space:]]+rate={rate}");
+    vec![
+        Step::Capture {
+            name: "previous_rate".into(),
+            fact: rate_fact(h, file, zone),
+        },
+        run(h, &["cp", "-p", "--", file, &bak]),
+        Step::Compensate {
+            steps: vec![run(h, &["cp", "-p", "--", &bak, file])],
+        },
+        run(h, &["sed", "-i", "-E", &expr, "--", file]),
+        run(h, &["grep", "-q", "-E", &check, "--", file]),
+        nginx_test(h),
+        common::control(h, svc, Op::Reload),
+    ]
 }
 
 impl Action for AdjustRateLimit {
@@ -253,123 +169,83 @@ impl Action for AdjustRateLimit {
         title: "Adjust the nginx rate limit",
         description: "Changes the request rate of an nginx `limit_req_zone` (e.g. 30r/s → 10r/s) \
             on the named hosts: backs up the file, edits the rate, runs `nginx -t`, and reloads \
-            only if the test passes — otherwise puts the previous file back, so nginx keeps its \
-            old configuration. Use to contain a traffic spike. Needs approval of the exact plan. \
-            Returns per host the previous rate and the commands run.",
+            — and when the test or the reload fails, puts the previous file back, so nginx keeps \
+            its old configuration. Use to contain a traffic spike. Needs approval of the exact \
+            plan, which shows the rate before and after and the undo call. Returns per host each \
+            step's outcome and the previous rate.",
         effect: Effect::Change,
         toolset: Toolset::Remediate,
     };
     type Params = RateParams;
-    type Output = Output;
 
-    fn plan(ctx: &Ctx, p: &RateParams) -> Result<Draft, ToolError> {
+    fn facts(ctx: &Ctx, c: &Common, p: &RateParams) -> Result<Vec<(String, Fact)>, ToolError> {
         check_rate(&p.rate)?;
         let svc = proxy(ctx)?;
-        let file = svc.rate_limit_file.clone().ok_or_else(|| {
-            ToolError::unavailable(format!(
-                "service `{}` has no `rate_limit_file` configured",
-                svc.name
-            ))
-        })?;
-        let hosts = common::hosts_running(ctx, &p.hosts, &svc)?;
-        let mut steps = Vec::new();
+        let file = rate_file(&svc)?;
+        let hosts = common::hosts_running(ctx, &c.hosts, &svc)?;
+        Ok(hosts
+            .iter()
+            .map(|h| {
+                (
+                    format!("rate on {}", h.name),
+                    rate_fact(h, &file, p.zone.as_str()),
+                )
+            })
+            .collect())
+    }
+
+    fn plan(ctx: &Ctx, c: &Common, p: &RateParams, facts: &Facts) -> Result<Draft, ToolError> {
+        let svc = proxy(ctx)?;
+        let file = rate_file(&svc)?;
+        let hosts = common::hosts_running(ctx, &c.hosts, &svc)?;
+        let zone = p.zone.as_str();
+        let mut changes = Vec::new();
+        // Hosts by their rate now: one undo call per rate.
+        let mut by_rate: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for h in &hosts {
-            let c = rate_cmds(&file, p.zone.as_str(), &p.rate);
-            steps.push(Step::guarded(
-                &h.name,
-                format!(
-                    "read the current rate of zone `{}` from {file} (for the undo)",
-                    p.zone
-                ),
-            ));
-            for cmd in [&c.backup, &c.edit, &c.verify, &c.test] {
-                steps.push(Step::run(&h.name, &cmd.argv, h.sudo));
-            }
-            steps.push(Step::guarded(
-                &h.name,
-                format!(
-                    "if any step above fails: {} and stop",
-                    c.restore.argv.join(" ")
-                ),
-            ));
-            let r = manager::control(svc.manager, Op::Reload, &svc.unit);
-            steps.push(Step::run(&h.name, &r.argv, h.sudo));
+            let before = facts.get(&format!("rate on {}", h.name))?;
+            let before = before.as_str().unwrap_or_default().to_string();
+            changes.push(Change {
+                what: format!("rate of zone `{zone}` on {}", h.name),
+                before: before.clone(),
+                after: p.rate.clone(),
+            });
+            by_rate.entry(before).or_default().push(h.name.clone());
         }
+        let undo = by_rate
+            .into_iter()
+            .map(|(rate, hosts)| UndoCall {
+                tool: "adjust_rate_limit".into(),
+                arguments: json!({"hosts": hosts, "rate": rate, "zone": zone, "reason": "undo"}),
+            })
+            .collect();
         Ok(Draft {
-            steps,
-            undo: vec![format!(
-                "adjust_rate_limit back to the previous rate (reported per host), or restore {file}.runbook-bak"
-            )],
+            stages: hosts
+                .iter()
+                .map(|h| common::stage(h, rate_steps(h, &svc, &file, zone, &p.rate)))
+                .collect(),
+            changes,
+            undo,
             targets: common::targets(&hosts, &svc),
-            confirm_text: String::new(),
+            ..Draft::default()
         })
     }
 
-    async fn execute(ctx: Arc<Ctx>, p: RateParams, run: RunCtx) -> Result<Output, ToolError> {
-        let svc = proxy(&ctx)?;
-        let file = svc
-            .rate_limit_file
-            .clone()
-            .ok_or_else(|| ToolError::unavailable("no rate_limit_file"))?;
-        let hosts = common::hosts_running(&ctx, &p.hosts, &svc)?;
-        let mut out = Vec::new();
-        for h in &hosts {
-            if run.stopped() {
-                break;
-            }
-            let c = rate_cmds(&file, p.zone.as_str(), &p.rate);
-            let previous_rate = ctx
-                .fleet
-                .run(h, &c.read)
-                .await
-                .ok()
-                .and_then(|o| current_rate(&o.stdout, p.zone.as_str()));
-            let mut steps = Vec::new();
-            let mut restored = false;
-            for cmd in [&c.backup, &c.edit, &c.verify, &c.test] {
-                let r = common::step(&ctx, h, cmd).await;
-                let ok = r.ok;
-                steps.push(r);
-                if !ok {
-                    break;
-                }
-            }
-            // The backup exists from the first step on: restore whenever a later step failed.
-            if steps.len() > 1 && steps.iter().any(|s| !s.ok) {
-                let r = common::step(&ctx, h, &c.restore).await;
-                restored = r.ok;
-                steps.push(r);
-            } else if steps.iter().all(|s| s.ok) {
-                steps.push(
-                    common::step(
-                        &ctx,
-                        h,
-                        &manager::control(svc.manager, Op::Reload, &svc.unit),
-                    )
-                    .await,
-                );
-            }
-            let ok = !restored && steps.iter().all(|s| s.ok);
-            out.push(HostOutcome {
-                host: h.name.clone(),
-                steps,
-                previous_rate,
-                restored,
-                ok,
-            });
-            if !ok {
-                break;
-            }
-        }
-        Ok(Output { hosts: out })
-    }
-
-    fn summary(out: &Output) -> String {
-        format!("adjust_rate_limit: {}", summary_of(out))
-    }
-
-    fn failed(out: &Output) -> bool {
-        out.hosts.iter().any(|h| !h.ok)
+    fn summary(_c: &Common, p: &RateParams, out: &RunOutcome) -> String {
+        let was: Vec<String> = out
+            .stages
+            .iter()
+            .filter_map(|s| {
+                let r = s.captured.get("previous_rate")?.as_str()?;
+                Some(format!("{} was {r}", s.stage))
+            })
+            .collect();
+        format!(
+            "adjust_rate_limit to {}: {} ({})",
+            p.rate,
+            out.line(),
+            was.join(", ")
+        )
     }
 }
 
@@ -378,7 +254,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_and_files() {
+    fn rates() {
         assert!(check_rate("10r/s").is_ok());
         assert!(check_rate("600r/m").is_ok());
         for bad in ["10", "r/s", "10r/h", "-1r/s", "10r/s;", "1234567890r/s"] {
@@ -388,9 +264,5 @@ mod tests {
                 "{bad}"
             );
         }
-        let text =
-            "limit_req_zone $binary_remote_addr zone=api:1m rate=30r/s;\nlimit_req_status 429;\n";
-        assert_eq!(current_rate(text, "api").as_deref(), Some("30r/s"));
-        assert_eq!(current_rate(text, "other"), None);
     }
 }

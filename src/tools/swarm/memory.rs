@@ -3,15 +3,16 @@
 //! never be read as an option or carry anything else) and parsed exactly as the CLI parses it
 //! (binary units), so the plan can show the bytes; the CLI then validates it again.
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::cli::{self, SERVER, SwarmResult};
-use crate::engine::action::{Action, Draft, RunCtx};
-use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
+use super::cli;
+use crate::engine::plan::{Change, Fact, UndoCall};
+use crate::engine::runner::RunOutcome;
+use crate::engine::{
+    Action, Common, Ctx, Draft, Effect, Facts, Name, ToolError, ToolMeta, Toolset,
+};
 
 pub struct SetMemoryLimit;
 
@@ -28,14 +29,7 @@ pub struct Params {
     /// `m` or `g` (binary: `2G` = 2 GiB), at least 4 MiB; `0` removes the limit.
     #[schemars(regex(pattern = r"^[0-9]{1,15}[bkmgBKMG]?$"))]
     pub limit: String,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan and the current limit; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
 }
-
-crate::impl_mutating!(Params, no_hosts);
 
 /// `2G` → 2147483648, as the CLI's `RAMInBytes` reads it; `None` for anything else.
 fn bytes(v: &str) -> Option<i64> {
@@ -75,90 +69,99 @@ fn limit_bytes(v: &str) -> Result<i64, ToolError> {
     }
 }
 
-fn argv(sw: &crate::config::Swarm, service: &str, limit: &str) -> Vec<String> {
-    cli::docker(
-        sw,
-        &[
-            "service",
-            "update",
-            "--detach",
-            "--limit-memory",
-            limit,
-            service,
-        ],
-    )
-}
-
 impl Action for SetMemoryLimit {
     const META: ToolMeta = ToolMeta {
         name: "set_memory_limit",
         title: "Set a Swarm service's memory limit",
         description: "Sets the memory limit of each task of a Docker Swarm service (`docker \
-            service update --limit-memory 2G`; `0` removes the limit). Use to contain resource \
-            exhaustion (runbook P1 step 2). The tasks restart with the new limit. Needs approval \
-            of the exact plan; try `dry_run` first to see the current limit. Returns the \
-            command's exit code and the service read back (limit, replicas, image).",
+            service update --limit-memory 2G`; `0` removes the limit), bound to the limit read \
+            now, and waits until the service shows it. Use to contain resource exhaustion \
+            (runbook P1 step 2). The tasks restart with the new limit. Needs approval of the \
+            exact plan, which shows the limit before and after; try `dry_run` first. Returns \
+            the steps and the service read back.",
         effect: Effect::Change,
         toolset: Toolset::Remediate,
     };
+    const HOSTS: bool = false;
     type Params = Params;
-    type Output = SwarmResult;
 
-    fn plan(ctx: &Ctx, p: &Params) -> Result<Draft, ToolError> {
+    fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
         let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
-        let b = limit_bytes(&p.limit)?;
-        Ok(Draft {
-            steps: vec![
-                Step::run(SERVER, &argv(sw, service, &p.limit), false),
-                Step::check(
-                    SERVER,
-                    format!(
-                        "the service reads back a memory limit of {} ({b} bytes)",
-                        cli::memory(Some(b))
-                    ),
-                ),
-            ],
-            undo: vec![format!(
-                "set_memory_limit `{service}` back to the limit shown under current health (`0` for none)"
-            )],
-            targets: vec![cli::target(service)],
-            confirm_text: service.into(),
-        })
+        limit_bytes(&p.limit)?;
+        Ok(vec![(cli::fact_name(service), cli::fact(sw, service))])
     }
 
-    async fn preflight(ctx: Arc<Ctx>, p: &Params) -> Result<Vec<String>, ToolError> {
-        let sw = cli::swarm(&ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        Ok(vec![cli::read(&ctx, sw, service).await?.line(service)])
-    }
-
-    async fn execute(ctx: Arc<Ctx>, p: Params, _run: RunCtx) -> Result<SwarmResult, ToolError> {
-        let sw = cli::swarm(&ctx)?;
+    fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
+        let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
         let want = limit_bytes(&p.limit)?;
-        let argv = argv(sw, service, &p.limit);
-        Ok(SwarmResult::run_and_read(&ctx, sw, service, &argv, |now| {
-            now.spec.memory_limit_bytes.unwrap_or(0) == want
+        let value = facts.get(&cli::fact_name(service))?;
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
+        let argv = cli::docker(
+            sw,
+            &[
+                "service",
+                "update",
+                "--detach",
+                "--limit-memory",
+                &p.limit,
+                service,
+            ],
+        );
+        Ok(Draft {
+            stages: vec![cli::stage(vec![
+                cli::expect(sw, service, value),
+                cli::command(argv),
+                cli::wait_for(
+                    sw,
+                    service,
+                    &format!(
+                        "`{service}` has a memory limit of {}",
+                        cli::memory(Some(want))
+                    ),
+                    "memory_limit_bytes",
+                    vec![json!(want)],
+                ),
+                cli::after(sw, service),
+            ])],
+            changes: vec![Change {
+                what: format!("memory limit of {service}"),
+                before: cli::memory(Some(now.memory_limit_bytes)),
+                after: cli::memory(Some(want)),
+            }],
+            undo: vec![UndoCall {
+                tool: "set_memory_limit".into(),
+                arguments: json!({
+                    "service": service,
+                    "limit": format!("{}b", now.memory_limit_bytes).replace("0b", "0"),
+                    "reason": "undo the memory limit",
+                }),
+            }],
+            targets: vec![cli::target(service)],
+            confirm_text: service.into(),
+            ..Draft::default()
         })
-        .await)
     }
 
-    fn summary(out: &SwarmResult) -> String {
-        match &out.after {
-            Some(now) if out.command.ok => format!(
-                "{}: memory limit {} ({} tasks running){}",
-                out.service,
-                cli::memory(now.spec.memory_limit_bytes),
-                now.replicas,
-                out.failure()
-            ),
-            _ => format!("{}: {}", out.service, out.failure()),
+    fn preflight(
+        ctx: &Ctx,
+        _c: &Common,
+        p: &Params,
+        facts: &Facts,
+    ) -> Result<Vec<String>, ToolError> {
+        let sw = cli::swarm(ctx)?;
+        let service = cli::service(sw, &p.service)?;
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
+        Ok(vec![now.line(service)])
+    }
+
+    fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {
+        if out.ok {
+            format!("{}: memory limit now {}", p.service, p.limit)
+        } else {
+            format!("{}: {}", p.service, out.line())
         }
-    }
-
-    fn failed(out: &SwarmResult) -> bool {
-        !out.ok
     }
 }
 

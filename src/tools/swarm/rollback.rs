@@ -1,39 +1,31 @@
 //! `rollback_deployment`: `docker service update --rollback SERVICE` (runbook P0 option C).
-//! The manager swaps the service's spec with its previous one; rolling back twice returns to
-//! where it started, which is the undo.
-
-use std::sync::Arc;
+//!
+//! The manager swaps the service's spec with its previous one, so rolling back twice returns
+//! to the broken spec. The plan therefore binds the service as it was read (`expect`: version,
+//! image and previous image in the digest): a retry after the first rollback is a new plan that
+//! shows the image it would restore, and a service changed between approval and run is
+//! `stale`. The plan then waits until the manager reports `rollback_completed` with the
+//! previous image in force, so "ok" means the rollback completed, not that the spec was sent.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use super::cli::{self, SERVER, SwarmResult};
-use crate::engine::action::{Action, Draft, RunCtx};
-use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, ToolError, ToolMeta, Toolset};
+use super::cli;
+use crate::engine::plan::{Change, Check, Probe, Step, UndoCall};
+use crate::engine::runner::RunOutcome;
+use crate::engine::{
+    Action, Common, Ctx, Draft, Effect, Facts, Name, ToolError, ToolMeta, Toolset,
+};
 
 pub struct RollbackDeployment;
 
-/// Parameters of `rollback_deployment`.
+/// Parameters of `rollback_deployment` (besides `reason`, `dry_run`).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Swarm service, one of `[swarm] services` (e.g. `cctelegram_mcp-server`).
     pub service: Name,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan, the current spec and the one it would restore; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-crate::impl_mutating!(Params, no_hosts);
-
-fn argv(sw: &crate::config::Swarm, service: &str) -> Vec<String> {
-    cli::docker(
-        sw,
-        &["service", "update", "--detach", "--rollback", service],
-    )
 }
 
 impl Action for RollbackDeployment {
@@ -41,82 +33,117 @@ impl Action for RollbackDeployment {
         name: "rollback_deployment",
         title: "Roll back a Swarm service",
         description: "Rolls a Docker Swarm service back to its previous spec (image, replicas, \
-            limits) with `docker service update --rollback`. Use when a deployment broke the \
+            limits) with `docker service update --rollback`, bound to the service's current \
+            version, and waits until the rollback completed. Use when a deployment broke the \
             service (runbook P0 option C). Destructive: an operator approves at a terminal; try \
-            `dry_run` first to see the spec it restores. Returns the command's exit code and the \
-            service read back (image, replicas, memory limit).",
+            `dry_run` first to see the image it restores. A service changed since the plan is \
+            refused as stale. Returns the steps and the service read back.",
         effect: Effect::Destructive,
         toolset: Toolset::Remediate,
     };
+    const HOSTS: bool = false;
     type Params = Params;
-    type Output = SwarmResult;
 
-    fn plan(ctx: &Ctx, p: &Params) -> Result<Draft, ToolError> {
+    fn facts(
+        ctx: &Ctx,
+        _c: &Common,
+        p: &Params,
+    ) -> Result<Vec<(String, crate::engine::plan::Fact)>, ToolError> {
         let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
+        Ok(vec![(cli::fact_name(service), cli::fact(sw, service))])
+    }
+
+    fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
+        let sw = cli::swarm(ctx)?;
+        let service = cli::service(sw, &p.service)?;
+        let value = facts.get(&cli::fact_name(service))?;
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
+        let Some(previous) = now.previous_image.clone() else {
+            return Err(ToolError::invalid(
+                "service",
+                format!("`{service}` has no previous spec to roll back to"),
+            ));
+        };
+        let argv = cli::docker(
+            sw,
+            &["service", "update", "--detach", "--rollback", service],
+        );
+        let completed = Step::WaitUntil {
+            probe: Probe::All {
+                probes: vec![
+                    Probe::Fact {
+                        what: format!("`{service}` reports rollback_completed"),
+                        fact: cli::fact(sw, service),
+                        check: Check::OneOf {
+                            field: "update_state".into(),
+                            values: vec![json!("rollback_completed")],
+                        },
+                    },
+                    Probe::Fact {
+                        what: format!("`{service}` runs image {previous}"),
+                        fact: cli::fact(sw, service),
+                        check: Check::Equals {
+                            field: "image".into(),
+                            value: Value::String(previous.clone()),
+                        },
+                    },
+                ],
+            },
+            within_secs: 120,
+            every_ms: 500,
+        };
         Ok(Draft {
-            steps: vec![Step::run(SERVER, &argv(sw, service), false)],
-            undo: vec![format!(
-                "rollback_deployment `{service}` again: the manager swaps back to the spec in force now"
+            stages: vec![cli::stage(vec![
+                cli::expect(sw, service, value),
+                cli::command(argv),
+                completed,
+                cli::after(sw, service),
+            ])],
+            changes: vec![Change {
+                what: format!("image of {service}"),
+                before: now.image.clone(),
+                after: previous,
+            }],
+            undo: vec![UndoCall {
+                tool: "rollback_deployment".into(),
+                arguments: json!({"service": service, "reason": "undo the rollback"}),
+            }],
+            notes: vec![format!(
+                "rolling back again swaps back to {} (the spec in force now)",
+                now.image
             )],
             targets: vec![cli::target(service)],
             confirm_text: service.into(),
         })
     }
 
-    async fn preflight(ctx: Arc<Ctx>, p: &Params) -> Result<Vec<String>, ToolError> {
-        let sw = cli::swarm(&ctx)?;
+    fn preflight(
+        ctx: &Ctx,
+        _c: &Common,
+        p: &Params,
+        facts: &Facts,
+    ) -> Result<Vec<String>, ToolError> {
+        let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
-        let now = cli::read(&ctx, sw, service).await?;
-        let Some(prev) = &now.previous else {
-            return Err(ToolError::invalid(
-                "service",
-                format!("`{service}` has no previous spec to roll back to"),
-            ));
-        };
-        Ok(vec![
-            now.line(service),
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
+        Ok(vec![now.line(service)])
+    }
+
+    fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {
+        let image = out
+            .stage("call")
+            .and_then(|s| s.captured.get("after"))
+            .and_then(|a| a["image"].as_str())
+            .unwrap_or("?")
+            .to_string();
+        if out.ok {
             format!(
-                "rolls back to: image {}, {} replicas, memory limit {}",
-                prev.image,
-                prev.replicas.map_or("-".into(), |r| r.to_string()),
-                cli::memory(prev.memory_limit_bytes)
-            ),
-        ])
-    }
-
-    async fn execute(ctx: Arc<Ctx>, p: Params, _run: RunCtx) -> Result<SwarmResult, ToolError> {
-        let sw = cli::swarm(&ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        // What the rollback should restore, read right before it (the readback compares).
-        let expected = cli::read(&ctx, sw, service).await?.previous;
-        let argv = argv(sw, service);
-        Ok(SwarmResult::run_and_read(&ctx, sw, service, &argv, |now| {
-            expected.as_ref() == Some(&now.spec)
-        })
-        .await)
-    }
-
-    fn summary(out: &SwarmResult) -> String {
-        match &out.after {
-            Some(now) if out.command.ok => format!(
-                "{}: rolled back to image {} ({} replicas, {} running, {}){}",
-                out.service,
-                now.spec.image,
-                now.spec.replicas.map_or("-".into(), |r| r.to_string()),
-                now.replicas,
-                if now.update_state.is_empty() {
-                    "no update state"
-                } else {
-                    &now.update_state
-                },
-                out.failure()
-            ),
-            _ => format!("{}: {}", out.service, out.failure()),
+                "{}: rolled back, now image {image} (rollback_completed)",
+                p.service
+            )
+        } else {
+            format!("{}: {}", p.service, out.line())
         }
-    }
-
-    fn failed(out: &SwarmResult) -> bool {
-        !out.ok
     }
 }

@@ -6,20 +6,21 @@
 //! the caller states the direction: `up` (the default) is a change, `down` is destructive (an
 //! operator approves at a terminal, typing the service name). Before anyone is asked, the
 //! preflight refuses (`blast_radius`) a call whose direction disagrees with the live count
-//! (`up` to fewer replicas, `down` to as many or more); the plan's check step repeats the `up`
-//! test right before the command, so an approved scale-up can never run as a scale-down
-//! because the service grew meanwhile. 0 replicas and more than `[swarm] max_replicas` are
+//! (`up` to fewer replicas, `down` to as many or more); the plan's `expect` binds the count it
+//! was judged on and is re-read right before the command (a different count is `stale`), so an
+//! approved scale-up can never run as a scale-down because the service grew meanwhile. 0 replicas and more than `[swarm] max_replicas` are
 //! refused from the arguments alone.
-
-use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::cli::{self, SERVER, SwarmResult};
-use crate::engine::action::{Action, Draft, Mutating, RunCtx};
-use crate::engine::plan::Step;
-use crate::engine::{Ctx, Effect, Name, Refusal, ToolError, ToolMeta, Toolset};
+use super::cli;
+use crate::engine::plan::{Change, Fact, UndoCall};
+use crate::engine::runner::RunOutcome;
+use crate::engine::{
+    Action, Common, Ctx, Draft, Effect, Facts, Name, Refusal, ToolError, ToolMeta, Toolset,
+};
 
 pub struct ScaleService;
 
@@ -34,7 +35,7 @@ pub enum Direction {
     Down,
 }
 
-/// Parameters of `scale_service`.
+/// Parameters of `scale_service` (besides `reason`, `dry_run`).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
@@ -46,32 +47,6 @@ pub struct Params {
     /// `up` (default) or `down`; must agree with the current count. `down` is destructive.
     #[serde(default)]
     pub direction: Direction,
-    /// Why; the approver and the audit log see it.
-    pub reason: String,
-    /// Return the plan and the current state; run nothing.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-impl Mutating for Params {
-    const HOST_BASED: bool = false;
-    fn hosts(&self) -> &[Name] {
-        &[]
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-    fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-    fn effect(&self) -> Option<Effect> {
-        (self.direction == Direction::Down).then_some(Effect::Destructive)
-    }
-}
-
-fn argv(sw: &crate::config::Swarm, service: &str, replicas: u32) -> Vec<String> {
-    let to = format!("{service}={replicas}");
-    cli::docker(sw, &["service", "scale", "--detach", &to])
 }
 
 /// Refuses a call whose direction disagrees with the `current` wanted replicas.
@@ -95,18 +70,32 @@ impl Action for ScaleService {
     const META: ToolMeta = ToolMeta {
         name: "scale_service",
         title: "Scale a Swarm service",
-        description: "Sets the replica count of a Docker Swarm service (`docker service scale`). \
-            Use for capacity problems (runbook P0 option D). State `direction`: `up` (default) \
-            is a change approved in the client; `down` is destructive and needs an operator at a \
-            terminal. A direction that disagrees with the live count is refused. Try `dry_run` \
-            first. Returns the command's exit code and the service read back (replicas, image).",
+        description: "Sets the replica count of a Docker Swarm service (`docker service scale`), \
+            bound to the count read now. Use for capacity problems (runbook P0 option D). State \
+            `direction`: `up` (default) is a change approved in the client; `down` is \
+            destructive and needs an operator at a terminal. A direction that disagrees with the \
+            live count is refused. Try `dry_run` first. Returns the steps and the service read \
+            back.",
         effect: Effect::Change,
         toolset: Toolset::Remediate,
     };
+    const HOSTS: bool = false;
     type Params = Params;
-    type Output = SwarmResult;
 
-    fn plan(ctx: &Ctx, p: &Params) -> Result<Draft, ToolError> {
+    fn effect(p: &Params) -> Effect {
+        match p.direction {
+            Direction::Up => Effect::Change,
+            Direction::Down => Effect::Destructive,
+        }
+    }
+
+    fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
+        let sw = cli::swarm(ctx)?;
+        let service = cli::service(sw, &p.service)?;
+        Ok(vec![(cli::fact_name(service), cli::fact(sw, service))])
+    }
+
+    fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
         let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
         if p.replicas == 0 {
@@ -126,81 +115,67 @@ impl Action for ScaleService {
                 ),
             ));
         }
-        let mut steps = Vec::new();
-        if p.direction == Direction::Up {
-            steps.push(Step::check(
-                SERVER,
-                format!(
-                    "`{service}` wants at most {} replicas right before the command (else this \
-                     would be a scale-down)",
-                    p.replicas
-                ),
-            ));
-        }
-        steps.push(Step::run(SERVER, &argv(sw, service, p.replicas), false));
-        Ok(Draft {
-            steps,
-            undo: vec![format!(
-                "scale_service `{service}` back to the count shown under current health \
-                 (direction {})",
-                match p.direction {
-                    Direction::Up => "down",
-                    Direction::Down => "up",
-                }
-            )],
-            targets: vec![cli::target(service)],
-            confirm_text: service.into(),
-        })
-    }
-
-    async fn preflight(ctx: Arc<Ctx>, p: &Params) -> Result<Vec<String>, ToolError> {
-        let sw = cli::swarm(&ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        let now = cli::read(&ctx, sw, service).await?;
-        let Some(current) = now.spec.replicas else {
+        let value = facts.get(&cli::fact_name(service))?;
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
+        let Some(current) = now.replicas else {
             return Err(ToolError::invalid(
                 "service",
-                format!(
-                    "`{service}` runs in {} mode; only replicated services scale",
-                    now.spec.mode
-                ),
+                format!("`{service}` is not a replicated service; only replicated services scale"),
             ));
         };
         agrees(p, service, current)?;
+        let to = format!("{service}={}", p.replicas);
+        Ok(Draft {
+            stages: vec![cli::stage(vec![
+                cli::expect(sw, service, value),
+                cli::command(cli::docker(sw, &["service", "scale", "--detach", &to])),
+                cli::wait_for(
+                    sw,
+                    service,
+                    &format!("`{service}` wants {} replicas", p.replicas),
+                    "replicas",
+                    vec![json!(p.replicas)],
+                ),
+                cli::after(sw, service),
+            ])],
+            changes: vec![Change {
+                what: format!("replicas of {service}"),
+                before: current.to_string(),
+                after: p.replicas.to_string(),
+            }],
+            undo: vec![UndoCall {
+                tool: "scale_service".into(),
+                arguments: json!({
+                    "service": service,
+                    "replicas": current,
+                    "direction": if u64::from(p.replicas) > current { "down" } else { "up" },
+                    "reason": "undo the scale",
+                }),
+            }],
+            targets: vec![cli::target(service)],
+            confirm_text: service.into(),
+            ..Draft::default()
+        })
+    }
+
+    fn preflight(
+        ctx: &Ctx,
+        _c: &Common,
+        p: &Params,
+        facts: &Facts,
+    ) -> Result<Vec<String>, ToolError> {
+        let sw = cli::swarm(ctx)?;
+        let service = cli::service(sw, &p.service)?;
+        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
         Ok(vec![now.line(service)])
     }
 
-    async fn execute(ctx: Arc<Ctx>, p: Params, _run: RunCtx) -> Result<SwarmResult, ToolError> {
-        let sw = cli::swarm(&ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        if p.direction == Direction::Up {
-            // The plan's check step: the approval covered a scale-up only.
-            let now = cli::read(&ctx, sw, service).await?;
-            agrees(&p, service, now.spec.replicas.unwrap_or_default())?;
+    fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {
+        if out.ok {
+            format!("{}: wants {} replicas now", p.service, p.replicas)
+        } else {
+            format!("{}: {}", p.service, out.line())
         }
-        let want = u64::from(p.replicas);
-        let argv = argv(sw, service, p.replicas);
-        Ok(SwarmResult::run_and_read(&ctx, sw, service, &argv, |now| {
-            now.spec.replicas == Some(want)
-        })
-        .await)
-    }
-
-    fn summary(out: &SwarmResult) -> String {
-        match &out.after {
-            Some(now) if out.command.ok => format!(
-                "{}: wants {} replicas, {} running{}",
-                out.service,
-                now.spec.replicas.map_or("?".into(), |r| r.to_string()),
-                now.replicas,
-                out.failure()
-            ),
-            _ => format!("{}: {}", out.service, out.failure()),
-        }
-    }
-
-    fn failed(out: &SwarmResult) -> bool {
-        !out.ok
     }
 }
 
@@ -213,8 +188,6 @@ mod tests {
             service: serde_json::from_value(serde_json::json!("web")).unwrap(),
             replicas,
             direction,
-            reason: "r".into(),
-            dry_run: false,
         }
     }
 
@@ -227,7 +200,10 @@ mod tests {
         assert!(e.message.contains("direction: down"), "{e}");
         assert!(agrees(&p(2, Direction::Down), "web", 3).is_ok());
         assert!(agrees(&p(3, Direction::Down), "web", 3).is_err());
-        assert_eq!(p(2, Direction::Down).effect(), Some(Effect::Destructive));
-        assert_eq!(p(6, Direction::Up).effect(), None);
+        assert_eq!(
+            ScaleService::effect(&p(2, Direction::Down)),
+            Effect::Destructive
+        );
+        assert_eq!(ScaleService::effect(&p(6, Direction::Up)), Effect::Change);
     }
 }

@@ -1,0 +1,693 @@
+//! The whole gate at engine level, with no root and no lab: an engine over the project's
+//! registry acting through the recording executor, which records every command, request and
+//! statement and answers from a small model of the fleet (a Swarm service, a target group, an
+//! nginx file, processes). Policy, approval, blast radius, audit, stage order, halting,
+//! compensation and cancellation are exercised here; the lab tests prove the real executors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use runbook_mcp::config::Config;
+use runbook_mcp::engine::call::CallCtx;
+use runbook_mcp::engine::executor::{Recorded, Recording, SqlReply, output, reply};
+use runbook_mcp::engine::plan::{Command, Plan};
+use runbook_mcp::engine::{Engine, Executors, Kind, Mode, Outcome, ToolError};
+use runbook_mcp::exec::{Fleet, HttpClient};
+use serde_json::{Value, json};
+
+/// The Swarm service of the model.
+struct Swarm {
+    version: u64,
+    image: String,
+    previous: Option<String>,
+    replicas: u64,
+    memory: i64,
+    state: String,
+}
+
+/// The fleet the recording executor answers for.
+struct Model {
+    swarm: Mutex<Swarm>,
+    /// instance id → (state, reason)
+    targets: Mutex<Vec<(String, String, Option<String>)>>,
+    rate: Mutex<String>,
+    fail_reload: AtomicBool,
+    main_pid: AtomicU64,
+    /// `service inspect` reads so far, and the read at which someone else deploys.
+    inspect_reads: AtomicU64,
+    deploy_at_read: AtomicU64,
+    /// mcp-01's app answers 503 until it is restarted.
+    down_until_restart: AtomicBool,
+}
+
+fn inspect(s: &Swarm) -> String {
+    let spec = |image: &str| {
+        json!({"Name": "web_app", "TaskTemplate": {"ContainerSpec": {"Image": image},
+            "Resources": {"Limits": {"MemoryBytes": s.memory}}},
+            "Mode": {"Replicated": {"Replicas": s.replicas}}})
+    };
+    let mut v = json!({"ID": "svc1", "Version": {"Index": s.version}, "Spec": spec(&s.image),
+        "UpdateStatus": {"State": s.state}});
+    if let Some(p) = &s.previous {
+        v["PreviousSpec"] = spec(p);
+    }
+    json!([v]).to_string()
+}
+
+fn target_health(t: &[(String, String, Option<String>)]) -> String {
+    let d: Vec<Value> = t
+        .iter()
+        .map(|(id, state, reason)| {
+            let mut h = json!({"State": state});
+            if let Some(r) = reason {
+                h["Reason"] = json!(r);
+            }
+            json!({"Target": {"Id": id, "Port": 8080}, "TargetHealth": h})
+        })
+        .collect();
+    json!({"TargetHealthDescriptions": d}).to_string()
+}
+
+const ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/1";
+
+/// Scripts the recording executor from the model.
+fn script(rec: &Recording, m: Arc<Model>) {
+    let m1 = m.clone();
+    rec.on_run(move |c: &Command| {
+        let a = c.argv.join(" ");
+        let mut s = m1.swarm.lock().unwrap();
+        if a.contains("service inspect") {
+            if m1.inspect_reads.fetch_add(1, Ordering::SeqCst)
+                == m1.deploy_at_read.load(Ordering::SeqCst)
+            {
+                s.version += 1;
+            }
+            return Some(Ok(output(0, &inspect(&s))));
+        }
+        if a.contains("--rollback") {
+            let prev = s.previous.take();
+            s.previous = Some(s.image.clone());
+            s.image = prev.unwrap_or_default();
+            s.version += 1;
+            s.state = "rollback_completed".into();
+            return Some(Ok(output(0, "")));
+        }
+        if a.contains("service scale") {
+            s.replicas = a.rsplit('=').next().unwrap().parse().unwrap();
+            s.version += 1;
+            return Some(Ok(output(0, "")));
+        }
+        if a.contains("--limit-memory") {
+            s.memory = 512 << 20;
+            s.version += 1;
+            return Some(Ok(output(0, "")));
+        }
+        None
+    });
+    let m2 = m.clone();
+    rec.on_run(move |c: &Command| {
+        let a = c.argv.join(" ");
+        let mut t = m2.targets.lock().unwrap();
+        if a.contains("describe-target-health") {
+            return Some(Ok(output(0, &target_health(&t))));
+        }
+        if a.contains("describe-target-groups") {
+            let g = json!({"TargetGroups": [{"TargetGroupArn": ARN, "TargetGroupName": "tg",
+                "HealthCheckIntervalSeconds": 30, "HealthCheckTimeoutSeconds": 5,
+                "HealthCheckPath": "/health", "LoadBalancerArns": []}]});
+            return Some(Ok(output(0, &g.to_string())));
+        }
+        for (op, state, reason) in [
+            ("deregister-targets", "draining", None),
+            ("register-targets", "initial", None),
+        ] {
+            if a.contains(op) {
+                for x in t.iter_mut() {
+                    if a.contains(&x.0) {
+                        x.1 = state.into();
+                        x.2 = reason.clone();
+                    }
+                }
+                return Some(Ok(output(0, "{}")));
+            }
+        }
+        None
+    });
+    let m4 = m.clone();
+    rec.on_get(move |u| {
+        (u.contains("127.0.0.11:8080") && m4.down_until_restart.load(Ordering::SeqCst))
+            .then(|| Ok(reply(503)))
+    });
+    let m3 = m;
+    rec.on_run(move |c: &Command| {
+        let a = c.argv.join(" ");
+        if a == "cat -- /etc/nginx/conf.d/ratelimit.conf" {
+            let r = m3.rate.lock().unwrap();
+            let t = format!("limit_req_zone $binary_remote_addr zone=api:1m rate={r};\n");
+            return Some(Ok(output(0, &t)));
+        }
+        if a.starts_with("sed -i") {
+            *m3.rate.lock().unwrap() = "10r/s".into();
+        }
+        if a.starts_with("cp -p -- /etc/nginx/conf.d/ratelimit.conf.runbook-") {
+            *m3.rate.lock().unwrap() = "30r/s".into();
+        }
+        if a == "systemctl reload nginx" && m3.fail_reload.load(Ordering::SeqCst) {
+            return Some(Ok(output(1, "")));
+        }
+        if a == "ps -eo pid=,lstart=,args=" {
+            let main = m3.main_pid.load(Ordering::SeqCst);
+            let ps = format!(
+                " 101 Tue Dec 1 15:00:00 2026 /opt/bin/cctelegram-bridge --role bridge\n \
+                 {main} Tue Dec 1 15:30:00 2026 /opt/bin/cctelegram-bridge --role bridge\n"
+            );
+            return Some(Ok(output(0, &ps)));
+        }
+        if a == "systemctl restart cctelegram-mcp" && c.at.host == "mcp-01" {
+            m3.down_until_restart.store(false, Ordering::SeqCst);
+        }
+        if a == "systemctl restart cctelegram-bridge" {
+            m3.main_pid.fetch_add(1, Ordering::SeqCst);
+        }
+        if a == "systemctl show cctelegram-bridge" {
+            let main = m3.main_pid.load(Ordering::SeqCst);
+            return Some(Ok(output(0, &format!("MainPID={main}\n"))));
+        }
+        None
+    });
+    rec.on_sql(|q| {
+        let v = if q.contains("pg_postmaster_start_time") {
+            "2026-12-01T00:00:00Z"
+        } else {
+            "3"
+        };
+        Some(Ok(SqlReply {
+            rows: vec![vec![Some(v.into())]],
+            notices: vec![],
+        }))
+    });
+}
+
+struct Bench {
+    engine: Engine,
+    rec: Arc<Recording>,
+    model: Arc<Model>,
+    state: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn bench(extra: &str) -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["kh", "key", "db_url"] {
+        std::fs::write(d.join(f), "postgres://u:p@127.0.0.9:5432/app").unwrap();
+    }
+    let hosts: String = (1..=3)
+        .map(|i| format!("[hosts.mcp-0{i}]\naddress = \"127.0.0.{}\"\nssh = {{ user = \"runbook\" }}\nsudo = false\n", 10 + i))
+        .collect();
+    let toml = format!(
+        r#"[server]
+state_dir = "{d}/state"
+[ssh]
+known_hosts = "{d}/kh"
+identity_file = "{d}/key"
+[secrets]
+database_url = {{ file = "{d}/db_url" }}
+[approval]
+wait_secs = 0
+[limits]
+max_hosts_per_call = 3
+{hosts}[hosts.db-01]
+address = "127.0.0.21"
+ssh = {{ user = "runbook" }}
+sudo = false
+[services.cctelegram-mcp]
+manager = "systemd"
+hosts = ["mcp-01", "mcp-02", "mcp-03"]
+health_url = "http://{{address}}:8080/health"
+tmp_pattern = "cctelegram-*"
+[services.cctelegram-bridge]
+manager = "systemd"
+role = "bridge"
+hosts = ["mcp-01", "mcp-02", "mcp-03"]
+health_url = "http://{{address}}:8081/health"
+[services.nginx]
+manager = "systemd"
+role = "proxy"
+hosts = ["mcp-01", "mcp-02", "mcp-03"]
+rate_limit_file = "/etc/nginx/conf.d/ratelimit.conf"
+[services.postgresql]
+manager = "systemd"
+role = "database"
+hosts = ["db-01"]
+[database]
+url_secret = "database_url"
+service = "postgresql"
+[swarm]
+docker_host = "tcp://127.0.0.1:23750"
+services = ["web_app"]
+max_replicas = 10
+[aws]
+cli = "aws"
+region = "us-east-1"
+target_group_arn = "{ARN}"
+instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-00000003" }}
+{extra}"#,
+        d = d.display()
+    );
+    let path = d.join("config.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Arc::new(Config::load(Some(&path)).unwrap());
+    let rec = Recording::new();
+    let model = Arc::new(Model {
+        swarm: Mutex::new(Swarm {
+            version: 7,
+            image: "app:2".into(),
+            previous: Some("app:1".into()),
+            replicas: 3,
+            memory: 2 << 30,
+            state: "completed".into(),
+        }),
+        targets: Mutex::new(vec![
+            ("i-00000001".into(), "healthy".into(), None),
+            ("i-00000002".into(), "healthy".into(), None),
+            (
+                "i-00000003".into(),
+                "unused".into(),
+                Some("Target.NotRegistered".into()),
+            ),
+        ]),
+        rate: Mutex::new("30r/s".into()),
+        fail_reload: AtomicBool::new(false),
+        main_pid: AtomicU64::new(500),
+        inspect_reads: AtomicU64::new(0),
+        deploy_at_read: AtomicU64::new(u64::MAX),
+        down_until_restart: AtomicBool::new(false),
+    });
+    script(&rec, model.clone());
+    let exec = Executors {
+        fleet: Fleet::new(&config).unwrap(),
+        http: HttpClient::new(1 << 20).unwrap(),
+        actions: rec.clone(),
+    };
+    let engine = Engine::new(config, Mode::default(), runbook_mcp::tools::registry, exec);
+    Bench {
+        engine,
+        rec,
+        model,
+        state: d.join("state"),
+        _dir: dir,
+    }
+}
+
+fn args(v: Value) -> Option<serde_json::Map<String, Value>> {
+    let Value::Object(m) = v else { panic!() };
+    Some(m)
+}
+
+async fn call(b: &Bench, tool: &str, a: Value) -> Result<Value, ToolError> {
+    match b
+        .engine
+        .call_with(CallCtx::local("tester"), tool, args(a))
+        .await?
+    {
+        Outcome::Done(o) => Ok(o.structured),
+        Outcome::InputRequired { .. } => panic!("no client channel here"),
+    }
+}
+
+/// Approves the pending record the way an operator at a terminal does.
+fn operator_approves(b: &Bench) {
+    let store = b.engine.ctx().approvals().unwrap();
+    let r = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.state == runbook_mcp::engine::approval::ApprovalState::Pending)
+        .expect("a pending record");
+    store
+        .decide(
+            &r.id,
+            runbook_mcp::engine::approval::DecisionRec {
+                approver: "operator".into(),
+                channel: "terminal".into(),
+                approved: true,
+                at_ms: runbook_mcp::engine::approval::now_ms(),
+                note: String::new(),
+            },
+            runbook_mcp::engine::approval::ApprovalState::Declined,
+        )
+        .unwrap();
+}
+
+/// A call as the assistant makes it: pending, the operator approves, the same call runs.
+async fn approved(b: &Bench, tool: &str, a: Value) -> Value {
+    let e = call(b, tool, a.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "{tool}: {e}");
+    operator_approves(b);
+    call(b, tool, a)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// Arguments each planned action is exercised with. A new action fails the every-action test
+/// until it is listed here.
+fn sample(tool: &str) -> Option<Value> {
+    Some(match tool {
+        "restart_service" => {
+            json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "mode": "stop_start", "clean_tmp": true})
+        }
+        "rolling_restart" => json!({"hosts": ["mcp-01", "mcp-02"], "service": "cctelegram-mcp"}),
+        "restart_bridge" => json!({"hosts": ["mcp-01"]}),
+        "auto_recover" => json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp"}),
+        "reload_nginx" => json!({"hosts": ["mcp-01"]}),
+        "adjust_rate_limit" => json!({"hosts": ["mcp-01"], "rate": "10r/s"}),
+        "rollback_deployment" => json!({"service": "web_app"}),
+        "scale_service" => json!({"service": "web_app", "replicas": 6}),
+        "set_memory_limit" => json!({"service": "web_app", "limit": "512m"}),
+        "run_database_maintenance" => json!({"operation": "vacuum_analyze"}),
+        "restart_database" => json!({"hosts": ["db-01"]}),
+        "update_health_check" => json!({"interval_seconds": 10, "timeout_seconds": 5}),
+        "drain_instance" => json!({"hosts": ["mcp-02"]}),
+        "restore_instance" => json!({"hosts": ["mcp-03"]}),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_registered_action_runs_only_its_sealed_steps() {
+    let planned: Vec<_> = runbook_mcp::tools::registry()
+        .into_iter()
+        .filter(|t| t.kind == Kind::Planned)
+        .collect();
+    assert!(planned.len() >= 14);
+    for t in planned {
+        let name = t.meta.name;
+        let mut a = sample(name).unwrap_or_else(|| panic!("add `{name}` to sample()"));
+        a["reason"] = json!("every-action test");
+        let b = bench("");
+        if name == "auto_recover" {
+            b.model.down_until_restart.store(true, Ordering::SeqCst);
+        }
+        let v = approved(&b, name, a).await;
+        let plan: Plan = serde_json::from_value(v["plan"].clone()).unwrap();
+        let rid = v["request_id"].as_str().unwrap();
+        let ran = b.rec.commands();
+        // Statements that change something: only the plan's `sql` steps (reads are SELECTs).
+        let changes: Vec<String> = b
+            .rec
+            .log()
+            .into_iter()
+            .filter_map(|r| match r {
+                Recorded::Sql(q) if !q.starts_with("SELECT") => Some(q),
+                _ => None,
+            })
+            .collect();
+        for q in &changes {
+            assert!(
+                plan.statements().contains(&q.as_str()),
+                "{name} ran `{q}`, not in its plan"
+            );
+        }
+        assert!(
+            !ran.is_empty() || !changes.is_empty(),
+            "{name}: nothing ran"
+        );
+        for c in &ran {
+            assert!(
+                plan.permits(c, rid),
+                "{name} ran `{}` on {}, which is not in its sealed plan",
+                c.argv.join(" "),
+                c.at.host
+            );
+        }
+        assert_eq!(v["result"]["ok"], true, "{name}: {}", v["result"]);
+    }
+}
+
+#[test]
+fn every_tool_that_changes_something_is_a_planned_action() {
+    for t in runbook_mcp::tools::registry() {
+        if !t.meta.effect.is_read_only() {
+            assert_eq!(
+                t.kind,
+                Kind::Planned,
+                "{} must be registered with of_action",
+                t.meta.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_stage_halts_the_plan_and_the_rest_never_starts() {
+    let b = bench("");
+    b.rec
+        .on_get(|u| u.contains("127.0.0.12").then(|| Ok(reply(503))));
+    let v = approved(
+        &b,
+        "rolling_restart",
+        json!({"hosts": ["mcp-01", "mcp-02", "mcp-03"], "service": "cctelegram-mcp",
+               "health_timeout_secs": 1, "reason": "leak"}),
+    )
+    .await;
+    let r = &v["result"];
+    assert_eq!(r["ok"], false);
+    let st: Vec<&str> = r["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(st, ["ok", "failed", "skipped"], "{r}");
+    let restarts: Vec<String> = b
+        .rec
+        .commands()
+        .iter()
+        .filter(|c| c.argv.contains(&"restart".to_string()))
+        .map(|c| c.at.host.clone())
+        .collect();
+    assert_eq!(restarts, ["mcp-01", "mcp-02"], "mcp-03 untouched");
+}
+
+#[tokio::test]
+async fn a_failed_reload_puts_the_backup_back() {
+    let b = bench("");
+    b.model.fail_reload.store(true, Ordering::SeqCst);
+    let v = approved(
+        &b,
+        "adjust_rate_limit",
+        json!({"hosts": ["mcp-01"], "rate": "10r/s", "reason": "spike"}),
+    )
+    .await;
+    let stage = &v["result"]["stages"][0];
+    assert_eq!(stage["status"], "compensated", "{stage}");
+    let last = stage["steps"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["step"]
+            .as_str()
+            .unwrap()
+            .starts_with("compensate: cp -p --"),
+        "{last}"
+    );
+    assert_eq!(*b.model.rate.lock().unwrap(), "30r/s", "file restored");
+    let rid = v["request_id"].as_str().unwrap();
+    let backup = format!("/etc/nginx/conf.d/ratelimit.conf.runbook-{rid}.bak");
+    assert!(
+        b.rec.commands().iter().any(|c| c.argv.contains(&backup)),
+        "backup named by request"
+    );
+    assert_eq!(v["plan"]["changes"][0]["before"], "30r/s");
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["rate"], "30r/s");
+}
+
+#[tokio::test]
+async fn a_changed_service_is_stale_and_nothing_runs() {
+    let b = bench("");
+    let a = json!({"service": "web_app", "reason": "bad deploy"});
+    let e = call(&b, "rollback_deployment", a.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+    operator_approves(&b);
+    // Someone deploys meanwhile: the service the plan was bound to is gone.
+    b.model.swarm.lock().unwrap().version += 1;
+    let e = call(&b, "rollback_deployment", a).await.unwrap_err();
+    assert_eq!(
+        e.refusal.map(|r| r.code()),
+        Some("pending"),
+        "a new plan, a new approval: {e}"
+    );
+    assert!(
+        !b.rec
+            .commands()
+            .iter()
+            .any(|c| c.argv.contains(&"--rollback".to_string())),
+        "nothing rolled back"
+    );
+}
+
+#[tokio::test]
+async fn an_expect_that_changed_between_approval_and_run_refuses_as_stale() {
+    let b = bench("");
+    // Reads: the first call's fact (0), the second call's fact (1), its expect (2): someone
+    // deploys right between the approved plan and its run.
+    b.model.deploy_at_read.store(2, Ordering::SeqCst);
+    let e = call(
+        &b,
+        "scale_service",
+        json!({"service": "web_app", "replicas": 6, "reason": "load"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+    operator_approves(&b);
+    let e = call(
+        &b,
+        "scale_service",
+        json!({"service": "web_app", "replicas": 6, "reason": "load"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
+    assert!(
+        !b.rec
+            .commands()
+            .iter()
+            .any(|c| c.argv.join(" ").contains("service scale"))
+    );
+}
+
+#[tokio::test]
+async fn policy_blast_radius_and_freeze_refuse_before_anything_runs() {
+    let b = bench("[policy]\ntools = { reload_nginx = \"deny\" }\n");
+    let e = call(
+        &b,
+        "reload_nginx",
+        json!({"hosts": ["mcp-01"], "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.code,
+        runbook_mcp::engine::ErrorCode::UnknownTool,
+        "denied tools are hidden"
+    );
+    let b = bench("");
+    runbook_mcp::engine::guards::freeze(&b.state, "release").unwrap();
+    let e = call(
+        &b,
+        "restart_service",
+        json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("frozen"));
+    assert!(b.rec.commands().is_empty(), "nothing ran while frozen");
+    // Every other instance is down and mcp-01 is up: never the last healthy one.
+    let b2 = bench("");
+    b2.rec
+        .on_get(|u| (!u.contains("127.0.0.11")).then(|| Ok(reply(503))));
+    let e = call(
+        &b2,
+        "restart_service",
+        json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("blast_radius"), "{e}");
+    let e = call(&b2, "restart_service", json!({"hosts": ["mcp-01", "mcp-02", "mcp-03", "db-01"], "service": "cctelegram-mcp", "reason": "x"}))
+        .await
+        .unwrap_err();
+    assert!(e.refusal.is_some() || e.field.is_some(), "{e}");
+    assert!(b2.rec.commands().is_empty(), "nothing ran");
+    let e = call(
+        &b2,
+        "rollback_deployment",
+        json!({"service": "web_app", "hosts": ["mcp-01"], "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("hosts"),
+        "one name per concept: {e}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_says_what_ran() {
+    let b = bench("");
+    let v = approved(
+        &b,
+        "reload_nginx",
+        json!({"hosts": ["mcp-02"], "reason": "config change"}),
+    )
+    .await;
+    let rid = v["request_id"].as_str().unwrap();
+    let log = std::fs::read_to_string(b.state.join("audit.jsonl")).unwrap();
+    let mine: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r.to_string().contains(rid))
+        .collect();
+    let kinds: Vec<String> = mine
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"intent".to_string()) && kinds.contains(&"outcome".to_string()),
+        "{kinds:?}"
+    );
+    assert!(log.contains(&v["plan"]["digest"].as_str().unwrap().to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_goes_away_starts_no_further_stage() {
+    let b = bench("[policy]\ntools = { rolling_restart = \"allow\" }\n");
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(AtomicBool::new(false));
+    let (e2, r2) = (entered.clone(), release.clone());
+    b.rec.on_run(move |c| {
+        if c.at.host == "mcp-01" && c.argv.contains(&"restart".to_string()) {
+            e2.notify_one();
+            // The step in flight finishes: a moment later than the caller leaves.
+            while !r2.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        None
+    });
+    let a = json!({"hosts": ["mcp-01", "mcp-02"], "service": "cctelegram-mcp", "reason": "leak"});
+    let call = b
+        .engine
+        .call_with(CallCtx::local("tester"), "rolling_restart", args(a));
+    tokio::select! {
+        _ = call => panic!("the call should still be running"),
+        () = entered.notified() => {}
+    }
+    release.store(true, Ordering::SeqCst);
+    // The call future is dropped: the plan stops before mcp-02.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let audit = b.state.join("audit.jsonl");
+    loop {
+        let log = std::fs::read_to_string(&audit).unwrap_or_default();
+        if log.contains("\"outcome\"") {
+            assert!(log.contains("the caller went away"), "{log}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no outcome in the audit log"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        !b.rec
+            .commands()
+            .iter()
+            .any(|c| c.at.host == "mcp-02" && c.argv.contains(&"restart".to_string()))
+    );
+}
