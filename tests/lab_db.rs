@@ -230,10 +230,16 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
     .await;
     let v = ok(&r).clone();
     assert_no_secret(&r);
-    let res = &v["result"];
-    assert_eq!(res["statements"][0]["ok"], true, "{res}");
-    assert!(res["dead_tuples_before"].as_i64().unwrap() > 0, "{res}");
-    assert_eq!(res["dead_tuples_after"], 0, "{res}");
+    let st = common::stage(&v, "database");
+    let vacuum = common::steps_with(st, "VACUUM ANALYZE");
+    assert_eq!(vacuum[0]["status"], "ok", "{st}");
+    assert!(
+        vacuum[0]["step"].as_str().unwrap().contains(TARGET),
+        "the statement names the database it runs on: {st}"
+    );
+    let before: i64 = st["captured"]["dead_tuples_before"].as_str().unwrap().parse().unwrap();
+    assert!(before > 0, "{st}");
+    assert_eq!(st["captured"]["dead_tuples_after"], "0", "{st}");
     assert_eq!(dead_tuples(&c).await, 0, "seen from another session too");
     let vacuumed: bool = c
         .query_one(
@@ -254,11 +260,9 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
     )
     .await;
     let v = ok(&r);
-    assert_eq!(
-        v["result"]["statements"][0]["statement"],
-        "REINDEX DATABASE \"cctelegram\""
-    );
-    assert_eq!(v["result"]["statements"][0]["ok"], true, "{v}");
+    let reindex = common::steps_with(common::stage(v, "database"), "REINDEX DATABASE \"cctelegram\"");
+    assert_eq!(reindex.len(), 1, "{v}");
+    assert_eq!(reindex[0]["status"], "ok", "{v}");
 
     // Arguments that would reach SQL are identifiers or nothing.
     for (args, field) in [
@@ -351,11 +355,12 @@ async fn restart_database_runs_only_after_an_operator_typed_the_host() {
     let r = call_h(&client, "restart_database", args).await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
     let v = r.structured_content.clone().unwrap();
-    let res = &v["result"];
-    assert_eq!(res["restarted"], true, "{res}");
-    assert_ne!(res["started_before"], res["started_after"]);
-    assert_eq!(res["hosts"][0]["ok"], true, "{res}");
-    assert!(res["hosts"][0]["accepting_after_secs"].as_f64().unwrap() < 60.0);
+    let st = common::stage(&v, "db-01");
+    assert_eq!(st["status"], "ok", "{st}");
+    let (b, a) = (&st["captured"]["started_before"], &st["captured"]["started_after"]);
+    assert!(a.is_string() && a != b, "the postmaster restarted: {st}");
+    assert!(text(&r).contains("it really restarted"), "{}", text(&r));
+    assert_eq!(common::steps_with(st, "accepts connections")[0]["status"], "ok", "{st}");
     assert_eq!(v["approval"]["id"], id);
     assert_eq!(v["approval"]["channels"], json!(["terminal"]));
     let after = main_pid("db-01", "postgresql");

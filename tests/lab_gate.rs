@@ -127,7 +127,9 @@ async fn elicitation_accept_runs_the_plan_decline_and_cancel_do_not() {
                 assert_ne!(before, after, "approved: the service restarted");
                 let v = r.structured_content.unwrap();
                 assert_eq!(v["approval"]["channels"], json!(["elicitation"]));
-                assert_eq!(v["result"]["hosts"][0]["healthy_after"], true);
+                let st = common::stage(&v, "mcp-02");
+                assert_eq!(st["status"], "ok", "{st}");
+                assert_eq!(common::steps_with(st, "wait until")[0]["status"], "ok", "healthy after: {st}");
             }
         }
         client.cancel().await.unwrap();
@@ -322,15 +324,14 @@ async fn adjust_rate_limit_changes_nginx_or_restores_the_old_file() {
     )
     .await;
     assert_eq!(r.is_error, Some(true), "{}", text(&r));
-    assert!(
-        text(&r).contains("previous config restored"),
-        "{}",
-        text(&r)
-    );
+    assert!(text(&r).contains("compensated"), "{}", text(&r));
     assert_eq!(common::lab_exec("mcp-01", &["cat", file]), original);
     let v = r.structured_content.unwrap();
-    assert_eq!(v["result"]["hosts"][0]["restored"], true);
-    assert_eq!(v["result"]["hosts"][0]["previous_rate"], "30r/s");
+    let st = common::stage(&v, "mcp-01");
+    assert_eq!(st["status"], "compensated", "{st}");
+    assert_eq!(st["captured"]["previous_rate"], "30r/s");
+    assert_eq!(v["plan"]["changes"][0]["before"], "30r/s");
+    assert_eq!(v["plan"]["changes"][0]["after"], "0r/s");
 
     let r = call(
         &client,
@@ -598,12 +599,11 @@ async fn rolling_restart_halts_when_the_second_host_fails_its_health_check() {
     );
     assert!(text(&r).contains("HALTED"), "{}", text(&r));
     let v = r.structured_content.unwrap();
-    let res = &v["result"];
-    assert_eq!(res["hosts"][0]["host"], "mcp-01");
-    assert_eq!(res["hosts"][0]["ok"], true);
-    assert_eq!(res["hosts"][1]["host"], "mcp-02");
-    assert_eq!(res["hosts"][1]["healthy_after"], false);
-    assert_eq!(res["skipped"], json!(["mcp-03"]));
+    assert_eq!(common::stage(&v, "mcp-01")["status"], "ok");
+    let two = common::stage(&v, "mcp-02");
+    assert_eq!(two["status"], "failed");
+    assert_eq!(common::steps_with(two, "wait until")[0]["status"], "failed", "{two}");
+    assert_eq!(common::stage(&v, "mcp-03")["status"], "skipped");
     assert_ne!(before[0], after[0], "mcp-01 restarted");
     assert_ne!(
         before[1], after[1],
@@ -656,9 +656,13 @@ async fn restart_bridge_terminates_stale_bridge_processes_by_pid() {
     )
     .await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
-    let res = &r.structured_content.unwrap()["result"]["hosts"][0];
-    assert_eq!(res["terminated"], json!([stale_pid]), "{res}");
-    assert_eq!(res["healthy_after"], true);
+    let v = r.structured_content.unwrap();
+    let st = common::stage(&v, "mcp-01");
+    let kills: Vec<&Value> = common::steps_with(st, "kill -TERM -- ");
+    assert_eq!(kills.len(), 1, "only the stale one: {st}");
+    assert!(kills[0]["step"].as_str().unwrap().ends_with(&format!(" {stale_pid}")), "{st}");
+    assert_eq!(kills[0]["status"], "ok");
+    assert_eq!(st["status"], "ok", "healthy after: {st}");
     assert_ne!(main_pid("mcp-01", "cctelegram-bridge"), before);
     // Gone, or a zombie waiting for the host's init to reap it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -711,10 +715,11 @@ async fn auto_recover_restarts_only_what_is_unhealthy() {
     )
     .await;
     assert_eq!(r.is_error, Some(false), "{}", text(&r));
-    let h = &r.structured_content.unwrap()["result"]["hosts"][0];
-    assert_eq!(h["healthy_before"], false);
-    assert_eq!(h["restarted"], true);
-    assert_eq!(h["healthy_after"], true);
+    let v = r.structured_content.clone().unwrap();
+    let st = common::stage(&v, "mcp-03");
+    assert_eq!(st["status"], "ok", "restarted, not `nothing_to_do`: {st}");
+    assert_eq!(common::steps_with(st, "systemctl restart")[0]["status"], "ok");
+    assert!(text(&r).contains("Auto-recovery successful"), "{}", text(&r));
     assert!(main_pid("mcp-03", "cctelegram-mcp") > 0, "running again");
     client.cancel().await.unwrap();
 }
@@ -809,5 +814,112 @@ async fn forbidden_hidden_and_unauditable_actions_do_not_run() {
         before,
         "nothing ran without an intent record"
     );
+    client.cancel().await.unwrap();
+}
+
+/// Wait until `f` holds (the lab's processes start asynchronously).
+async fn until(what: &str, f: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The runbook's bridge runs under `node`: its stale processes are found by `process_name`
+/// (and `process_args`), not by the unit's name — which never matched `node`. An unrelated
+/// `node` process is left alone.
+#[tokio::test]
+async fn restart_bridge_cleans_up_a_bridge_that_runs_under_node() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { restart_bridge = \"allow\" }\n");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "role = \"bridge\"\n",
+        "role = \"bridge\"\nprocess_name = \"node\"\nprocess_args = \"--name stale-node\"\n",
+        1,
+    );
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let start = |name: &str, port: u16| {
+        common::lab_exec(
+            "mcp-01",
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "mkdir -p /tmp/nodebin && ln -sf /opt/cctelegram/bin/cctelegram-demo /tmp/nodebin/node && \
+                     setsid /tmp/nodebin/node --role bridge --listen 127.0.0.1:{port} --name {name} \
+                     --api-key-file /etc/cctelegram/api_key --log-dir /tmp/{name} --control-file /tmp/{name}.mode \
+                     </dev/null >/dev/null 2>&1 &"
+                ),
+            ],
+        );
+    };
+    start("stale-node", 18091);
+    start("other-node", 18092);
+    let pid_of = |name: &str| {
+        common::lab_exec("mcp-01", &["sh", "-c", &format!("pgrep -f 'name {name}' || true")])
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+    };
+    until("both node processes", || pid_of("stale-node").is_some() && pid_of("other-node").is_some()).await;
+    let (stale, other) = (pid_of("stale-node").unwrap(), pid_of("other-node").unwrap());
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let r = call(&client, "restart_bridge", json!({"hosts": ["mcp-01"], "reason": "bridge stuck"})).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let v = r.structured_content.unwrap();
+    let st = common::stage(&v, "mcp-01");
+    let kills = common::steps_with(st, "kill -TERM -- ");
+    assert_eq!(kills.len(), 1, "{st}");
+    assert!(kills[0]["step"].as_str().unwrap().ends_with(&format!(" {stale}")), "{st}");
+    let alive = |pid: u32| {
+        common::lab_exec("mcp-01", &["sh", "-c", &format!("ps -o stat= -p {pid} | grep -qv Z && echo alive || echo gone")])
+            .trim()
+            == "alive"
+    };
+    until("the stale node bridge to go", || !alive(stale)).await;
+    assert!(alive(other), "an unrelated node process survives");
+    common::lab_exec("mcp-01", &["kill", &other.to_string()]);
+    client.cancel().await.unwrap();
+}
+
+/// A reload that fails (nginx is down, `nginx -t` passes) used to leave the new file on disk
+/// for the next reload; the backup is now put back. Each adjustment keeps its own backup,
+/// named by its request, so a second adjustment never overwrites the first one's.
+#[tokio::test]
+async fn adjust_rate_limit_restores_the_file_when_the_reload_fails_and_keeps_each_backup() {
+    let _g = SERIAL.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { adjust_rate_limit = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let file = "/etc/nginx/conf.d/ratelimit.conf";
+    let host = "mcp-03";
+    let original = common::lab_exec(host, &["cat", file]);
+    assert!(original.contains("rate=30r/s"), "{original}");
+    common::lab_exec(host, &["systemctl", "stop", "nginx"]);
+    let r = call(&client, "adjust_rate_limit", json!({"hosts": [host], "rate": "10r/s", "reason": "spike"})).await;
+    common::lab_exec(host, &["systemctl", "start", "nginx"]);
+    assert_eq!(r.is_error, Some(true), "{}", text(&r));
+    let v = r.structured_content.unwrap();
+    let st = common::stage(&v, host);
+    assert_eq!(st["status"], "compensated", "{st}");
+    assert_eq!(common::steps_with(st, "systemctl reload nginx")[0]["status"], "failed", "{st}");
+    assert_eq!(common::lab_exec(host, &["cat", file]), original, "the refused file is gone");
+
+    // Two adjustments, two backups, each holding what its own adjustment replaced.
+    let mut ids = Vec::new();
+    for rate in ["20r/s", "15r/s"] {
+        let r = call(&client, "adjust_rate_limit", json!({"hosts": [host], "rate": rate, "reason": "spike"})).await;
+        let v = common::done(&r);
+        ids.push(v["request_id"].as_str().unwrap().to_string());
+        assert_eq!(v["plan"]["undo"][0]["tool"], "adjust_rate_limit");
+    }
+    let first = common::lab_exec(host, &["cat", &format!("{file}.runbook-{}.bak", ids[0])]);
+    let second = common::lab_exec(host, &["cat", &format!("{file}.runbook-{}.bak", ids[1])]);
+    assert!(first.contains("rate=30r/s"), "{first}");
+    assert!(second.contains("rate=20r/s"), "{second}");
+    let r = call(&client, "adjust_rate_limit", json!({"hosts": [host], "rate": "30r/s", "reason": "restore"})).await;
+    common::done(&r);
+    assert_eq!(common::lab_exec(host, &["cat", file]), original);
+    common::lab_exec(host, &["sh", "-c", &format!("rm -f {file}.runbook-*.bak")]);
     client.cancel().await.unwrap();
 }

@@ -234,7 +234,7 @@ async fn update_health_check_changes_the_interval_and_bad_values_change_nothing(
         (10, 5, "/health".into()),
         "the CLI sees it"
     );
-    let argv = v["plan"]["steps"][0]["argv"].as_array().unwrap();
+    let argv = common::planned_steps(&v)[0]["argv"].as_array().unwrap().clone();
     assert!(argv.contains(&json!("modify-target-group")), "{argv:?}");
     assert!(
         !argv
@@ -242,18 +242,13 @@ async fn update_health_check_changes_the_interval_and_bad_values_change_nothing(
             .any(|a| a.as_str().unwrap().contains(&lab.key_id)),
         "credentials never on the command line"
     );
-    assert_eq!(
-        v["result"]["returned"]["interval_seconds"], 10,
-        "the CLI's answer"
-    );
-    assert_eq!(v["result"]["after"]["health_check"]["interval_seconds"], 10);
-    assert!(
-        v["current_health"][0]
-            .as_str()
-            .unwrap()
-            .contains("every 30 s, timeout 5 s"),
-        "the settings before: {v}"
-    );
+    let st = common::stage(&v, "cctelegram-tg");
+    assert_eq!(st["captured"]["after"]["interval_seconds"], 10, "read back: {st}");
+    // The settings before → after, and the undo as a ready call.
+    assert_eq!(v["plan"]["changes"][0]["before"], "30 s", "{v}");
+    assert_eq!(v["plan"]["changes"][0]["after"], "10 s");
+    assert_eq!(v["plan"]["undo"][0]["tool"], "update_health_check");
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["interval_seconds"], 30);
 
     // Interval 1: OUR validation refuses it first (AWS's documented 5..=300), before any
     // approval, so the CLI never runs; nothing changed.
@@ -321,7 +316,7 @@ async fn drain_waits_for_the_operator_then_deregisters_and_restore_registers_bac
     let (cfg, _state) = gate_config(FAST);
     let h = common::Accepting::default();
     let client = common::spawn_with(h.clone(), &cfg).await;
-    let drain = json!({"host": "mcp-02", "reason": "mcp-02 returns 502s"});
+    let drain = json!({"hosts": ["mcp-02"], "reason": "mcp-02 returns 502s"});
     let r = call(&client, "drain_instance", drain.clone()).await;
     refused(&r, "pending");
     assert_eq!(
@@ -348,33 +343,36 @@ async fn drain_waits_for_the_operator_then_deregisters_and_restore_registers_bac
     let v = done(&r);
     assert_eq!(v["approval"]["channels"], json!(["terminal"]));
     assert_eq!(v["result"]["ok"], true);
-    assert_eq!(v["result"]["after"]["registered"], 2);
+    let after = &common::stage(&v, "mcp-02")["captured"]["after"];
+    assert!(after.get(lab.id("mcp-02")).is_none_or(|t| t["registered"] == false), "{after}");
+    assert_eq!(v["plan"]["undo"][0]["tool"], "restore_instance");
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["hosts"], json!(["mcp-02"]));
     let left: Vec<String> = all
         .iter()
         .filter(|i| *i != lab.id("mcp-02"))
         .cloned()
         .collect();
     assert_eq!(lab.registered(), left, "the CLI shows 2 targets");
-    assert!(
-        text(&r).starts_with(&format!("mcp-02 ({}) now unused", lab.id("mcp-02"))),
-        "{}",
-        text(&r)
-    );
+    assert!(text(&r).starts_with("draining mcp-02"), "{}", text(&r));
     // Once out, a second drain has nothing to do (and the approval was used anyway).
     let r = call(&client, "drain_instance", drain).await;
-    common::assert_invalid(&r, "host");
+    common::assert_invalid(&r, "hosts");
     assert!(text(&r).contains("not registered"), "{}", text(&r));
     client.cancel().await.unwrap();
 
     // restore_instance (allow policy) puts it back.
     let (cfg, _state) = gate_config(ALLOW);
     let client = common::spawn(Some(&cfg), &[]).await;
-    let restore = json!({"host": "mcp-02", "reason": "fixed"});
+    // The old single `host` is gone: one name per concept, `hosts` as on every mutating tool.
+    let r = call(&client, "restore_instance", json!({"host": "mcp-02", "reason": "fixed"})).await;
+    common::assert_invalid(&r, "host");
+    let restore = json!({"hosts": ["mcp-02"], "reason": "fixed"});
     let v = done(&call(&client, "restore_instance", restore.clone()).await);
-    assert_eq!(v["result"]["after"]["registered"], 3);
+    let after = &common::stage(&v, "mcp-02")["captured"]["after"];
+    assert_eq!(after[lab.id("mcp-02")]["registered"], true, "{after}");
     assert_eq!(lab.registered(), all, "3 targets again");
     let r = call(&client, "restore_instance", restore).await;
-    common::assert_invalid(&r, "host");
+    common::assert_invalid(&r, "hosts[0]");
     assert!(text(&r).contains("already registered"), "{}", text(&r));
     client.cancel().await.unwrap();
 }
@@ -400,7 +398,7 @@ async fn drain_never_empties_the_group_and_cli_errors_are_quoted() {
     let r = call(
         &client,
         "drain_instance",
-        json!({"host": "mcp-02", "reason": "r"}),
+        json!({"hosts": ["mcp-02"], "reason": "r"}),
     )
     .await;
     refused(&r, "blast_radius");
@@ -420,10 +418,10 @@ async fn drain_never_empties_the_group_and_cli_errors_are_quoted() {
     let r = call(
         &client,
         "drain_instance",
-        json!({"host": "db-01", "reason": "r"}),
+        json!({"hosts": ["db-01"], "reason": "r"}),
     )
     .await;
-    common::assert_invalid(&r, "host");
+    common::assert_invalid(&r, "hosts[0]");
     client.cancel().await.unwrap();
 
     // A stopped instance cannot be registered: the emulator refuses through the real CLI, and
@@ -434,11 +432,11 @@ async fn drain_never_empties_the_group_and_cli_errors_are_quoted() {
     let r = call(
         &client,
         "restore_instance",
-        json!({"host": "mcp-01", "reason": "r"}),
+        json!({"hosts": ["mcp-01"], "reason": "r"}),
     )
     .await;
     assert_eq!(r.is_error, Some(true), "{}", text(&r));
-    assert!(text(&r).contains("FAILED: `"), "{}", text(&r));
+    assert!(text(&r).contains("FAILED at `"), "{}", text(&r));
     assert!(
         text(&r).contains(&format!(
             "The following targets are not in a running state and cannot be registered: '{}'",
@@ -448,7 +446,7 @@ async fn drain_never_empties_the_group_and_cli_errors_are_quoted() {
         text(&r)
     );
     let v = r.structured_content.unwrap();
-    assert_eq!(v["result"]["command"]["exit_code"], 255);
+    assert_eq!(common::steps_with(common::stage(&v, "mcp-01"), "register-targets")[0]["exit_code"], 255);
     assert_eq!(lab.registered(), [lab.id("mcp-02").to_string()]);
     client.cancel().await.unwrap();
     lab.reset(); // the lab is shared: leave it whole

@@ -94,15 +94,18 @@ async fn scale_up_sends_the_new_count_and_reports_it() {
     assert_eq!(up[0]["query"]["version"], "41", "the version the CLI read");
     let health = v["current_health"][0].as_str().unwrap();
     assert!(
-        health.starts_with(&format!("{SERVICE}: 3/3 tasks running")),
+        health.starts_with(&format!("{SERVICE}: version 41,")) && health.contains("3 replicas wanted"),
         "{health}"
     );
-    assert_eq!(v["result"]["command"]["exit_code"], 0);
-    assert_eq!(v["result"]["after"]["spec"]["replicas"], 6);
-    assert_eq!(
-        v["result"]["after"]["replicas"], "6/6",
-        "`docker service ls` reads it back"
-    );
+    // What the approver saw: 3 → 6, and the undo as a ready call.
+    assert_eq!(v["plan"]["changes"][0]["before"], "3");
+    assert_eq!(v["plan"]["changes"][0]["after"], "6");
+    assert_eq!(v["plan"]["undo"][0]["tool"], "scale_service");
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["replicas"], 3);
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["direction"], "down");
+    let call_stage = common::stage(&v, "call");
+    assert_eq!(common::steps_with(call_stage, "service scale")[0]["exit_code"], 0);
+    assert_eq!(call_stage["captured"]["after"]["replicas"], 6);
     assert_eq!(v["result"]["ok"], true);
     assert!(text(&r).contains("wants 6 replicas"), "{}", text(&r));
     assert_eq!(state()["Spec"]["Mode"]["Replicated"]["Replicas"], 6);
@@ -180,10 +183,13 @@ async fn set_memory_limit_sends_the_bytes_and_a_bad_limit_runs_nothing() {
         2147483648u64
     );
     assert_eq!(
-        v["result"]["after"]["spec"]["memory_limit_bytes"],
+        common::stage(&v, "call")["captured"]["after"]["memory_limit_bytes"],
         2147483648u64
     );
-    assert!(text(&r).contains("memory limit 2 GiB"), "{}", text(&r));
+    assert_eq!(v["plan"]["changes"][0]["before"], "none");
+    assert_eq!(v["plan"]["changes"][0]["after"], "2 GiB");
+    assert_eq!(v["plan"]["undo"][0]["arguments"]["limit"], "0");
+    assert!(text(&r).contains("memory limit now 2G"), "{}", text(&r));
     let health = v["current_health"][0].as_str().unwrap();
     assert!(health.contains("memory limit none"), "{health}");
     client.cancel().await.unwrap();
@@ -205,13 +211,14 @@ async fn a_refused_update_reports_the_clis_exit_code_and_message() {
     .await;
     assert_eq!(r.is_error, Some(true), "{}", text(&r));
     let v = r.structured_content.clone().unwrap();
-    let cmd = &v["result"]["command"];
+    let st = common::stage(&v, "call");
+    let cmd = common::steps_with(st, "--limit-memory")[0];
     assert_eq!(cmd["exit_code"], 1);
-    assert_eq!(cmd["error"], format!("Error response from daemon: {why}"));
-    assert_eq!(
-        v["result"]["after"]["spec"]["memory_limit_bytes"],
-        Value::Null
+    assert!(
+        cmd["detail"].as_str().unwrap().contains(&format!("Error response from daemon: {why}")),
+        "{cmd}"
     );
+    assert!(st["captured"].get("after").is_none(), "halted before the read-back: {st}");
     assert!(text(&r).contains("FAILED"), "{}", text(&r));
     client.cancel().await.unwrap();
 }
@@ -245,14 +252,16 @@ async fn rollback_is_destructive_and_runs_only_after_the_operator_typed_the_serv
     let up = updates();
     assert_eq!(up.len(), 1);
     assert_eq!(up[0]["query"]["rollback"], "previous");
-    assert_eq!(
-        v["result"]["after"]["spec"]["image"],
-        "cctelegram/mcp-server:1.4.1"
-    );
-    assert_eq!(v["result"]["after"]["update_state"], "rollback_completed");
+    let st = common::stage(&v, "call");
+    assert_eq!(st["captured"]["after"]["image"], "cctelegram/mcp-server:1.4.1");
+    assert_eq!(st["captured"]["after"]["update_state"], "rollback_completed");
+    // "ok" means the manager reported the rollback completed with the previous image in force.
+    let waited = common::steps_with(st, "reports rollback_completed");
+    assert_eq!(waited.len(), 1, "{st}");
+    assert_eq!(waited[0]["status"], "ok");
     assert_eq!(v["approval"]["channels"], json!(["terminal"]));
     assert!(
-        text(&r).contains("rolled back to image cctelegram/mcp-server:1.4.1"),
+        text(&r).contains("rolled back, now image cctelegram/mcp-server:1.4.1"),
         "{}",
         text(&r)
     );
@@ -265,6 +274,71 @@ async fn rollback_is_destructive_and_runs_only_after_the_operator_typed_the_serv
         s["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"],
         "cctelegram/mcp-server:1.4.2"
     );
+    client.cancel().await.unwrap();
+}
+
+/// The rollback bug: `--rollback` toggles between the two last specs, so a retry of the same
+/// call swapped back to the broken one under the same digest. Now the plan binds the service
+/// as it was read: after one rollback the same arguments make a different plan (another
+/// digest, another expected version) that says it would restore the broken image.
+#[tokio::test]
+async fn a_retried_rollback_is_a_new_plan_that_shows_what_it_would_restore() {
+    let _g = SERIAL.lock().await;
+    reset();
+    let (cfg, _state) = gate_config("[approval]\nwait_secs = 1\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let args = json!({"service": SERVICE, "reason": "1.4.2 returns 502s"});
+    let preview = |a: &Value| {
+        let mut a = a.clone();
+        a["dry_run"] = json!(true);
+        a
+    };
+    let first = done(&call(&client, "rollback_deployment", preview(&args)).await);
+    assert_eq!(first["plan"]["changes"][0]["before"], "cctelegram/mcp-server:1.4.2");
+    assert_eq!(first["plan"]["changes"][0]["after"], "cctelegram/mcp-server:1.4.1");
+    let r = call(&client, "rollback_deployment", args.clone()).await;
+    let id = approval_id(&text(&r));
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], &format!("{SERVICE}\n"));
+    assert!(ok, "{out}");
+    done(&call(&client, "rollback_deployment", args.clone()).await);
+
+    // The retry: same arguments, a different plan.
+    let again = done(&call(&client, "rollback_deployment", preview(&args)).await);
+    assert_ne!(again["plan"]["digest"], first["plan"]["digest"], "bound to the version");
+    assert_eq!(again["plan"]["changes"][0]["after"], "cctelegram/mcp-server:1.4.2", "it would restore the broken image");
+    let r = call(&client, "rollback_deployment", args).await;
+    refused(&r, "pending");
+    assert_ne!(approval_id(&text(&r)), id, "a new approval, never the old one");
+    assert_eq!(updates().len(), 1, "one rollback only");
+    client.cancel().await.unwrap();
+}
+
+/// The service changes while the human decides: the plan's `expect` no longer holds, the call
+/// is refused as `stale`, and no update is sent.
+#[tokio::test]
+async fn a_service_changed_while_the_human_decided_is_stale() {
+    let _g = SERIAL.lock().await;
+    reset();
+    let (cfg, _state) = gate_config("[approval]\nwait_secs = 5\n");
+    let h = common::Accepting {
+        meanwhile: Some(std::sync::Arc::new(|| {
+            let out = std::process::Command::new("docker")
+                .args(["-H", &format!("tcp://{STANDIN}"), "service", "update", "--detach"])
+                .args(["--limit-memory", "1g", SERVICE])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        })),
+        ..Default::default()
+    };
+    let client = common::spawn_with(h.clone(), &cfg).await;
+    let r = call(&client, "scale_service", json!({"service": SERVICE, "replicas": 6, "reason": "capacity"})).await;
+    assert_eq!(h.asked.load(Ordering::SeqCst), 1);
+    refused(&r, "stale");
+    assert!(text(&r).contains("version 41 -> 42"), "{}", text(&r));
+    let up = updates();
+    assert_eq!(up.len(), 1, "only the other party's update: {up:?}");
+    assert_eq!(state()["Spec"]["Mode"]["Replicated"]["Replicas"], 3, "not scaled");
     client.cancel().await.unwrap();
 }
 
@@ -287,15 +361,13 @@ async fn dry_runs_read_the_service_and_send_no_update() {
         assert_eq!(v["status"], "dry_run", "{tool}");
         let health = v["current_health"][0].as_str().unwrap();
         assert!(
-            health.starts_with(&format!("{SERVICE}: 3/3 tasks running")),
+            health.starts_with(&format!("{SERVICE}: version 41,")),
             "{health}"
         );
-        let argv = &v["plan"]["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["kind"] == "run")
-            .unwrap()["argv"];
+        let steps = common::planned_steps(&v);
+        assert_eq!(steps[0]["step"], "expect", "bound to the service as read: {tool}");
+        assert_eq!(steps[0]["value"]["version"], 41);
+        let argv = &steps.iter().find(|s| s["step"] == "run").unwrap()["argv"];
         assert_eq!(
             argv.as_array().unwrap()[..3],
             [json!("docker"), json!("-H"), json!("tcp://127.0.0.1:23750")]

@@ -65,8 +65,10 @@ async def main(binary: str, config: str) -> None:
             res = await session.call_tool(name, args)
             assert res.is_error is False, res.content[0].text
             jsonschema.validate(res.structured_content, tools[name].output_schema)
-            step = res.structured_content["plan"]["steps"][0]
-            assert step == {"host": "server", "kind": "sql", "statement": "VACUUM ANALYZE"}, step
+            steps = res.structured_content["plan"]["stages"][0]["steps"]
+            sql = [s for s in steps if s["step"] == "sql"]
+            assert len(sql) == 1 and sql[0]["statement"] == "VACUUM ANALYZE", steps
+            assert sql[0]["target"].endswith(":5432/cctelegram"), sql[0]  # where it runs
             print(f"ok  {name} dry run: {res.content[0].text[:110]}")
     print(f"python client: {len(CALLS) + 2} checks passed")
 

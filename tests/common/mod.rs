@@ -243,6 +243,8 @@ pub async fn spawn_with<H: rmcp::ClientHandler>(
 #[derive(Clone, Default)]
 pub struct Accepting {
     pub asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Runs while the human "decides": what else happens to the fleet meanwhile.
+    pub meanwhile: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl rmcp::ClientHandler for Accepting {
@@ -261,6 +263,9 @@ impl rmcp::ClientHandler for Accepting {
         _ctx: rmcp::service::RequestContext<RoleClient>,
     ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
         self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(f) = &self.meanwhile {
+            f();
+        }
         Ok(
             rmcp::model::ElicitResult::new(rmcp::model::ElicitationAction::Accept)
                 .with_content(serde_json::json!({"approve": true})),
@@ -302,4 +307,32 @@ pub fn refused(r: &CallToolResult, code: &str) {
 pub fn done(r: &CallToolResult) -> Value {
     assert_eq!(r.is_error, Some(false), "{}", text(r));
     r.structured_content.clone().expect("structuredContent")
+}
+
+/// The stage called `name` (a host, `call`, a target group) of a mutating tool's result.
+pub fn stage<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["result"]["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stage"] == name))
+        .unwrap_or_else(|| panic!("no stage {name} in {}", v["result"]))
+}
+
+/// The steps of `stage` whose text contains `needle`.
+pub fn steps_with<'a>(stage: &'a Value, needle: &str) -> Vec<&'a Value> {
+    stage["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|s| s["step"].as_str().unwrap_or("").contains(needle))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The planned steps of a result's plan (every stage's, in order).
+pub fn planned_steps(v: &Value) -> Vec<&Value> {
+    v["plan"]["stages"]
+        .as_array()
+        .map(|s| s.iter().flat_map(|s| s["steps"].as_array().unwrap().iter()).collect())
+        .unwrap_or_default()
 }

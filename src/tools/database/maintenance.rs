@@ -112,6 +112,10 @@ impl Action for RunDatabaseMaintenance {
 
     fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
         let s = conn::settings(&ctx.config)?;
+        // A database that does not answer: say so before anyone is asked.
+        if let Some(Err(e)) = facts.0.get("sessions") {
+            return Err(ToolError::unavailable(e.trim_start_matches("unreachable: ")));
+        }
         let vacuum = p.operation == Operation::VacuumAnalyze;
         if vacuum
             && let Some(t) = &p.table
