@@ -208,9 +208,13 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
     let r = call(&client, "run_database_maintenance", args).await;
     let v = ok(&r).clone();
     assert_eq!(v["status"], "dry_run");
+    let sql: Vec<&Value> = common::planned_steps(&v)
+        .into_iter()
+        .filter(|s| s["step"] == "sql")
+        .collect();
     assert_eq!(
-        v["plan"]["steps"],
-        json!([{"host": "server", "kind": "sql", "statement": "VACUUM ANALYZE \"messages\""}])
+        sql,
+        [&json!({"step": "sql", "target": TARGET, "statement": "VACUUM ANALYZE \"messages\""})]
     );
     assert!(v.get("result").is_none());
     assert!(
@@ -237,7 +241,11 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
         vacuum[0]["step"].as_str().unwrap().contains(TARGET),
         "the statement names the database it runs on: {st}"
     );
-    let before: i64 = st["captured"]["dead_tuples_before"].as_str().unwrap().parse().unwrap();
+    let before: i64 = st["captured"]["dead_tuples_before"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(before > 0, "{st}");
     assert_eq!(st["captured"]["dead_tuples_after"], "0", "{st}");
     assert_eq!(dead_tuples(&c).await, 0, "seen from another session too");
@@ -260,7 +268,10 @@ async fn vacuum_reclaims_the_seeded_tables_dead_tuples() {
     )
     .await;
     let v = ok(&r);
-    let reindex = common::steps_with(common::stage(v, "database"), "REINDEX DATABASE \"cctelegram\"");
+    let reindex = common::steps_with(
+        common::stage(v, "database"),
+        "REINDEX DATABASE \"cctelegram\"",
+    );
     assert_eq!(reindex.len(), 1, "{v}");
     assert_eq!(reindex[0]["status"], "ok", "{v}");
 
@@ -311,13 +322,28 @@ async fn restart_database_runs_only_after_an_operator_typed_the_host() {
     dry["dry_run"] = json!(true);
     let r = call_h(&client, "restart_database", dry).await;
     let v = ok(&r).clone();
-    assert_eq!(
-        v["plan"]["steps"][0],
-        json!({"host": "db-01", "kind": "run", "argv": ["systemctl", "restart", "postgresql"], "sudo": true})
+    let run = common::planned_steps(&v)
+        .into_iter()
+        .find(|s| s["step"] == "run")
+        .unwrap()
+        .clone();
+    assert_eq!(run["host"], "db-01");
+    assert_eq!(run["argv"], json!(["systemctl", "restart", "postgresql"]));
+    assert_eq!(run["sudo"], true);
+    assert!(
+        run["via"].as_str().unwrap().starts_with("ssh runbook@"),
+        "{run}"
     );
+    assert_eq!(run["timeout_secs"], 90);
+    let wait = common::planned_steps(&v)
+        .into_iter()
+        .find(|s| s["step"] == "wait_until")
+        .unwrap()
+        .clone();
+    assert_eq!(wait["within_secs"], 60);
     assert_eq!(
-        v["plan"]["steps"][1]["description"],
-        format!("PostgreSQL at {TARGET} accepts connections within 60 s")
+        wait["probe"]["what"],
+        format!("PostgreSQL at {TARGET} accepts connections")
     );
     let health = v["current_health"][0].as_str().unwrap();
     assert!(health.contains("accepting connections"), "{health}");
@@ -357,10 +383,17 @@ async fn restart_database_runs_only_after_an_operator_typed_the_host() {
     let v = r.structured_content.clone().unwrap();
     let st = common::stage(&v, "db-01");
     assert_eq!(st["status"], "ok", "{st}");
-    let (b, a) = (&st["captured"]["started_before"], &st["captured"]["started_after"]);
+    let (b, a) = (
+        &st["captured"]["started_before"],
+        &st["captured"]["started_after"],
+    );
     assert!(a.is_string() && a != b, "the postmaster restarted: {st}");
     assert!(text(&r).contains("it really restarted"), "{}", text(&r));
-    assert_eq!(common::steps_with(st, "accepts connections")[0]["status"], "ok", "{st}");
+    assert_eq!(
+        common::steps_with(st, "accepts connections")[0]["status"],
+        "ok",
+        "{st}"
+    );
     assert_eq!(v["approval"]["id"], id);
     assert_eq!(v["approval"]["channels"], json!(["terminal"]));
     let after = main_pid("db-01", "postgresql");

@@ -234,7 +234,10 @@ async fn update_health_check_changes_the_interval_and_bad_values_change_nothing(
         (10, 5, "/health".into()),
         "the CLI sees it"
     );
-    let argv = common::planned_steps(&v)[0]["argv"].as_array().unwrap().clone();
+    let argv = common::planned_steps(&v)[0]["argv"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(argv.contains(&json!("modify-target-group")), "{argv:?}");
     assert!(
         !argv
@@ -243,7 +246,10 @@ async fn update_health_check_changes_the_interval_and_bad_values_change_nothing(
         "credentials never on the command line"
     );
     let st = common::stage(&v, "cctelegram-tg");
-    assert_eq!(st["captured"]["after"]["interval_seconds"], 10, "read back: {st}");
+    assert_eq!(
+        st["captured"]["after"]["interval_seconds"], 10,
+        "read back: {st}"
+    );
     // The settings before → after, and the undo as a ready call.
     assert_eq!(v["plan"]["changes"][0]["before"], "30 s", "{v}");
     assert_eq!(v["plan"]["changes"][0]["after"], "10 s");
@@ -344,9 +350,17 @@ async fn drain_waits_for_the_operator_then_deregisters_and_restore_registers_bac
     assert_eq!(v["approval"]["channels"], json!(["terminal"]));
     assert_eq!(v["result"]["ok"], true);
     let after = &common::stage(&v, "mcp-02")["captured"]["after"];
-    assert!(after.get(lab.id("mcp-02")).is_none_or(|t| t["registered"] == false), "{after}");
+    assert!(
+        after
+            .get(lab.id("mcp-02"))
+            .is_none_or(|t| t["registered"] == false),
+        "{after}"
+    );
     assert_eq!(v["plan"]["undo"][0]["tool"], "restore_instance");
-    assert_eq!(v["plan"]["undo"][0]["arguments"]["hosts"], json!(["mcp-02"]));
+    assert_eq!(
+        v["plan"]["undo"][0]["arguments"]["hosts"],
+        json!(["mcp-02"])
+    );
     let left: Vec<String> = all
         .iter()
         .filter(|i| *i != lab.id("mcp-02"))
@@ -364,7 +378,12 @@ async fn drain_waits_for_the_operator_then_deregisters_and_restore_registers_bac
     let (cfg, _state) = gate_config(ALLOW);
     let client = common::spawn(Some(&cfg), &[]).await;
     // The old single `host` is gone: one name per concept, `hosts` as on every mutating tool.
-    let r = call(&client, "restore_instance", json!({"host": "mcp-02", "reason": "fixed"})).await;
+    let r = call(
+        &client,
+        "restore_instance",
+        json!({"host": "mcp-02", "reason": "fixed"}),
+    )
+    .await;
     common::assert_invalid(&r, "host");
     let restore = json!({"hosts": ["mcp-02"], "reason": "fixed"});
     let v = done(&call(&client, "restore_instance", restore.clone()).await);
@@ -446,7 +465,10 @@ async fn drain_never_empties_the_group_and_cli_errors_are_quoted() {
         text(&r)
     );
     let v = r.structured_content.unwrap();
-    assert_eq!(common::steps_with(common::stage(&v, "mcp-01"), "register-targets")[0]["exit_code"], 255);
+    assert_eq!(
+        common::steps_with(common::stage(&v, "mcp-01"), "register-targets")[0]["exit_code"],
+        255
+    );
     assert_eq!(lab.registered(), [lab.id("mcp-02").to_string()]);
     client.cancel().await.unwrap();
     lab.reset(); // the lab is shared: leave it whole

@@ -94,7 +94,8 @@ async fn scale_up_sends_the_new_count_and_reports_it() {
     assert_eq!(up[0]["query"]["version"], "41", "the version the CLI read");
     let health = v["current_health"][0].as_str().unwrap();
     assert!(
-        health.starts_with(&format!("{SERVICE}: version 41,")) && health.contains("3 replicas wanted"),
+        health.starts_with(&format!("{SERVICE}: version 41,"))
+            && health.contains("3 replicas wanted"),
         "{health}"
     );
     // What the approver saw: 3 → 6, and the undo as a ready call.
@@ -104,7 +105,10 @@ async fn scale_up_sends_the_new_count_and_reports_it() {
     assert_eq!(v["plan"]["undo"][0]["arguments"]["replicas"], 3);
     assert_eq!(v["plan"]["undo"][0]["arguments"]["direction"], "down");
     let call_stage = common::stage(&v, "call");
-    assert_eq!(common::steps_with(call_stage, "service scale")[0]["exit_code"], 0);
+    assert_eq!(
+        common::steps_with(call_stage, "service scale")[0]["exit_code"],
+        0
+    );
     assert_eq!(call_stage["captured"]["after"]["replicas"], 6);
     assert_eq!(v["result"]["ok"], true);
     assert!(text(&r).contains("wants 6 replicas"), "{}", text(&r));
@@ -215,10 +219,16 @@ async fn a_refused_update_reports_the_clis_exit_code_and_message() {
     let cmd = common::steps_with(st, "--limit-memory")[0];
     assert_eq!(cmd["exit_code"], 1);
     assert!(
-        cmd["detail"].as_str().unwrap().contains(&format!("Error response from daemon: {why}")),
+        cmd["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Error response from daemon: {why}")),
         "{cmd}"
     );
-    assert!(st["captured"].get("after").is_none(), "halted before the read-back: {st}");
+    assert!(
+        st["captured"].get("after").is_none(),
+        "halted before the read-back: {st}"
+    );
     assert!(text(&r).contains("FAILED"), "{}", text(&r));
     client.cancel().await.unwrap();
 }
@@ -253,8 +263,14 @@ async fn rollback_is_destructive_and_runs_only_after_the_operator_typed_the_serv
     assert_eq!(up.len(), 1);
     assert_eq!(up[0]["query"]["rollback"], "previous");
     let st = common::stage(&v, "call");
-    assert_eq!(st["captured"]["after"]["image"], "cctelegram/mcp-server:1.4.1");
-    assert_eq!(st["captured"]["after"]["update_state"], "rollback_completed");
+    assert_eq!(
+        st["captured"]["after"]["image"],
+        "cctelegram/mcp-server:1.4.1"
+    );
+    assert_eq!(
+        st["captured"]["after"]["update_state"],
+        "rollback_completed"
+    );
     // "ok" means the manager reported the rollback completed with the previous image in force.
     let waited = common::steps_with(st, "reports rollback_completed");
     assert_eq!(waited.len(), 1, "{st}");
@@ -294,8 +310,14 @@ async fn a_retried_rollback_is_a_new_plan_that_shows_what_it_would_restore() {
         a
     };
     let first = done(&call(&client, "rollback_deployment", preview(&args)).await);
-    assert_eq!(first["plan"]["changes"][0]["before"], "cctelegram/mcp-server:1.4.2");
-    assert_eq!(first["plan"]["changes"][0]["after"], "cctelegram/mcp-server:1.4.1");
+    assert_eq!(
+        first["plan"]["changes"][0]["before"],
+        "cctelegram/mcp-server:1.4.2"
+    );
+    assert_eq!(
+        first["plan"]["changes"][0]["after"],
+        "cctelegram/mcp-server:1.4.1"
+    );
     let r = call(&client, "rollback_deployment", args.clone()).await;
     let id = approval_id(&text(&r));
     let (ok, out) = in_terminal(&cfg, &["approve", &id], &format!("{SERVICE}\n"));
@@ -304,11 +326,21 @@ async fn a_retried_rollback_is_a_new_plan_that_shows_what_it_would_restore() {
 
     // The retry: same arguments, a different plan.
     let again = done(&call(&client, "rollback_deployment", preview(&args)).await);
-    assert_ne!(again["plan"]["digest"], first["plan"]["digest"], "bound to the version");
-    assert_eq!(again["plan"]["changes"][0]["after"], "cctelegram/mcp-server:1.4.2", "it would restore the broken image");
+    assert_ne!(
+        again["plan"]["digest"], first["plan"]["digest"],
+        "bound to the version"
+    );
+    assert_eq!(
+        again["plan"]["changes"][0]["after"], "cctelegram/mcp-server:1.4.2",
+        "it would restore the broken image"
+    );
     let r = call(&client, "rollback_deployment", args).await;
     refused(&r, "pending");
-    assert_ne!(approval_id(&text(&r)), id, "a new approval, never the old one");
+    assert_ne!(
+        approval_id(&text(&r)),
+        id,
+        "a new approval, never the old one"
+    );
     assert_eq!(updates().len(), 1, "one rollback only");
     client.cancel().await.unwrap();
 }
@@ -323,22 +355,41 @@ async fn a_service_changed_while_the_human_decided_is_stale() {
     let h = common::Accepting {
         meanwhile: Some(std::sync::Arc::new(|| {
             let out = std::process::Command::new("docker")
-                .args(["-H", &format!("tcp://{STANDIN}"), "service", "update", "--detach"])
+                .args([
+                    "-H",
+                    &format!("tcp://{STANDIN}"),
+                    "service",
+                    "update",
+                    "--detach",
+                ])
                 .args(["--limit-memory", "1g", SERVICE])
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         })),
         ..Default::default()
     };
     let client = common::spawn_with(h.clone(), &cfg).await;
-    let r = call(&client, "scale_service", json!({"service": SERVICE, "replicas": 6, "reason": "capacity"})).await;
+    let r = call(
+        &client,
+        "scale_service",
+        json!({"service": SERVICE, "replicas": 6, "reason": "capacity"}),
+    )
+    .await;
     assert_eq!(h.asked.load(Ordering::SeqCst), 1);
     refused(&r, "stale");
     assert!(text(&r).contains("version 41 -> 42"), "{}", text(&r));
     let up = updates();
     assert_eq!(up.len(), 1, "only the other party's update: {up:?}");
-    assert_eq!(state()["Spec"]["Mode"]["Replicated"]["Replicas"], 3, "not scaled");
+    assert_eq!(
+        state()["Spec"]["Mode"]["Replicated"]["Replicas"],
+        3,
+        "not scaled"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -365,7 +416,10 @@ async fn dry_runs_read_the_service_and_send_no_update() {
             "{health}"
         );
         let steps = common::planned_steps(&v);
-        assert_eq!(steps[0]["step"], "expect", "bound to the service as read: {tool}");
+        assert_eq!(
+            steps[0]["step"], "expect",
+            "bound to the service as read: {tool}"
+        );
         assert_eq!(steps[0]["value"]["version"], 41);
         let argv = &steps.iter().find(|s| s["step"] == "run").unwrap()["argv"];
         assert_eq!(

@@ -303,6 +303,9 @@ pub enum Step {
         value: Value,
     },
     Guard {
+        /// The rule in words, for the approver and a refusal ("never the last healthy
+        /// instance of web").
+        why: String,
         probe: Probe,
         #[serde(default)]
         otherwise: Otherwise,
@@ -338,11 +341,16 @@ impl Step {
             Step::Send { destination, .. } => format!("send to {destination}"),
             Step::Capture { name, fact } => format!("capture {name}: {}", fact.read.line()),
             Step::Expect { what, value, .. } => format!("expect {what} = {value}"),
-            Step::Guard { probe, otherwise } => match otherwise {
-                Otherwise::Halt => format!("guard: {} (else halt)", probe.describe()),
-                Otherwise::SkipStage => {
-                    format!("only if: {} (else nothing to do here)", probe.describe())
-                }
+            Step::Guard {
+                why,
+                probe,
+                otherwise,
+            } => match otherwise {
+                Otherwise::Halt => format!("guard: {why}: {} (else halt)", probe.describe()),
+                Otherwise::SkipStage => format!(
+                    "only if: {why}: {} (else nothing to do here)",
+                    probe.describe()
+                ),
             },
             Step::WaitUntil {
                 probe, within_secs, ..

@@ -412,6 +412,7 @@ async fn run_step(cx: &Cx<'_>, step: &Step, out: &mut StageOutcome) -> Flow {
         Step::Guard {
             probe: p,
             otherwise,
+            ..
         } => {
             let v = probe::probe(exec, p).await;
             let status = match (v.holds, otherwise) {

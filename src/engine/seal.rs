@@ -20,14 +20,19 @@ pub struct Sealed<A: Action> {
     pub current_health: Vec<String>,
 }
 
-/// Splits the common parameters off the raw arguments and checks them.
-fn common<A: Action>(ctx: &Ctx, raw: &mut Map<String, Value>) -> Result<Common, ToolError> {
+/// Splits the common parameters off the raw arguments.
+fn split(raw: &mut Map<String, Value>) -> Map<String, Value> {
     let mut own = Map::new();
     for k in ["hosts", "reason", "dry_run"] {
         if let Some(v) = raw.remove(k) {
             own.insert(k.into(), v);
         }
     }
+    own
+}
+
+/// Checks the common parameters.
+fn common<A: Action>(ctx: &Ctx, own: Map<String, Value>) -> Result<Common, ToolError> {
     if !A::HOSTS && own.contains_key("hosts") {
         return Err(ToolError::invalid(
             "hosts",
@@ -90,7 +95,11 @@ async fn guards_now(ctx: &Ctx, plan: &Plan) -> Result<Vec<String>, ToolError> {
     for s in &plan.stages {
         for step in &s.steps {
             match step {
-                Step::Guard { probe, otherwise } => probes.push((probe, *otherwise)),
+                Step::Guard {
+                    why,
+                    probe,
+                    otherwise,
+                } => probes.push((why, probe, *otherwise)),
                 Step::Capture { .. } | Step::Expect { .. } | Step::Compensate { .. } => {}
                 _ => break,
             }
@@ -98,16 +107,15 @@ async fn guards_now(ctx: &Ctx, plan: &Plan) -> Result<Vec<String>, ToolError> {
     }
     let exec = ctx.exec.as_ref();
     let verdicts =
-        futures::future::join_all(probes.iter().map(|(p, _)| probe::probe(exec, p))).await;
+        futures::future::join_all(probes.iter().map(|(_, p, _)| probe::probe(exec, p))).await;
     let mut lines: Vec<String> = Vec::new();
-    for ((p, otherwise), v) in probes.iter().zip(&verdicts) {
+    for ((why, _, otherwise), v) in probes.iter().zip(&verdicts) {
         if !v.holds && *otherwise == super::plan::Otherwise::Halt {
             return Err(ToolError::refused(
                 Refusal::BlastRadius,
                 format!(
-                    "the plan's guard does not hold: {} ({}). Recover another instance first, \
-                     or act on fewer hosts.",
-                    p.describe(),
+                    "{why}, and this plan would break that rule now ({}). Recover another \
+                     instance first, or act on fewer hosts.",
                     v.detail
                 ),
             ));
@@ -127,8 +135,11 @@ pub async fn seal<A: Action>(
     mut raw: Map<String, Value>,
 ) -> Result<Sealed<A>, ToolError> {
     let meta = A::META;
-    let common = common::<A>(ctx, &mut raw)?;
+    let own = split(&mut raw);
+    // The tool's own parameters first: an unknown field (`host`, `approved`) is the clearer
+    // error than a missing common one.
     let params: A::Params = args::parse(raw)?;
+    let common = common::<A>(ctx, own)?;
     let effect = A::effect(&params).max(meta.effect);
 
     let max = ctx.config.limits.max_hosts_per_call;

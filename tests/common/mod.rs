@@ -333,6 +333,10 @@ pub fn steps_with<'a>(stage: &'a Value, needle: &str) -> Vec<&'a Value> {
 pub fn planned_steps(v: &Value) -> Vec<&Value> {
     v["plan"]["stages"]
         .as_array()
-        .map(|s| s.iter().flat_map(|s| s["steps"].as_array().unwrap().iter()).collect())
+        .map(|s| {
+            s.iter()
+                .flat_map(|s| s["steps"].as_array().unwrap().iter())
+                .collect()
+        })
         .unwrap_or_default()
 }

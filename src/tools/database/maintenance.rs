@@ -114,7 +114,9 @@ impl Action for RunDatabaseMaintenance {
         let s = conn::settings(&ctx.config)?;
         // A database that does not answer: say so before anyone is asked.
         if let Some(Err(e)) = facts.0.get("sessions") {
-            return Err(ToolError::unavailable(e.trim_start_matches("unreachable: ")));
+            return Err(ToolError::unavailable(
+                e.trim_start_matches("unreachable: "),
+            ));
         }
         let vacuum = p.operation == Operation::VacuumAnalyze;
         if vacuum

@@ -146,6 +146,10 @@ impl Action for DrainInstance {
         for (host, id) in instances(ctx, c)? {
             drain_allowed(states, &aws.target_group_name, &host, &id)?;
             let guard = Step::Guard {
+                why: format!(
+                    "never the last healthy target of `{}`: {host} is drained only while another target is healthy",
+                    aws.target_group_name
+                ),
                 probe: Probe::Fact {
                     what: format!(
                         "another target of `{}` than {host} is healthy",

@@ -52,6 +52,10 @@ impl Action for AutoRecover {
                 ));
             };
             let only_if_unhealthy = Step::Guard {
+                why: format!(
+                    "restart {} on {} only where it is unhealthy",
+                    svc.name, h.name
+                ),
                 probe: Probe::Not {
                     probe: Box::new(healthy),
                 },

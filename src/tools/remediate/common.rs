@@ -118,6 +118,10 @@ pub fn last_healthy_guard(ctx: &Ctx, h: &Host, svc: &Service) -> Option<Step> {
         }
     }
     Some(Step::Guard {
+        why: format!(
+            "never the last healthy instance of `{}`: {} goes down only while another instance is healthy",
+            svc.name, h.name
+        ),
         probe: Probe::Any { probes: any },
         otherwise: Otherwise::Halt,
     })
