@@ -77,6 +77,11 @@ pub enum Command {
     },
     /// Lift the change freeze (interactive terminal only).
     Unfreeze,
+    /// Stop a running action at its next stage (interactive terminal only), e.g. R-1f2e3d4c.
+    Abort {
+        /// Audit request id of the running action.
+        request: String,
+    },
     /// The audit log: `show` or `verify`.
     Audit {
         #[command(subcommand)]
@@ -151,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deny { id, reason } => crate::operator::decide(&config, &id, false, Some(reason)),
         Command::Freeze { reason } => crate::operator::freeze(&config, &reason),
         Command::Unfreeze => crate::operator::unfreeze(&config),
+        Command::Abort { request } => crate::operator::abort(&config, &request),
         Command::Audit {
             what: AuditCmd::Show { tail },
         } => crate::operator::audit_show(&config, tail),

@@ -25,4 +25,5 @@ pub mod exec;
 pub mod mcp;
 pub mod operator;
 pub mod runtime;
+pub mod screen;
 pub mod tools;

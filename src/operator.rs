@@ -23,9 +23,10 @@ fn require_terminal(what: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The operator's name: the user behind sudo, else the login user.
-fn operator() -> String {
-    crate::engine::hooks::os_user()
+/// The operator: the kernel's account of this process (the sudo caller only where sudo alone
+/// could have set it; see `engine::identity`).
+fn operator(config: &Config) -> String {
+    crate::engine::identity::account(config.approval.service_account.as_deref())
 }
 
 fn ask(prompt: &str) -> anyhow::Result<String> {
@@ -44,19 +45,22 @@ fn word<T: serde::Serialize>(v: T) -> String {
         .unwrap_or_default()
 }
 
+/// A record for the terminal: every field escaped, the reason quoted (a caller's text can
+/// neither add a plan line nor hide one).
 fn show(r: &ApprovalRecord) -> String {
+    use crate::screen::escape;
     let left = r.expires_ms.saturating_sub(now_ms()) / 1000;
     let mut s = format!(
-        "{}  {}  {}  ({}, asked by {}, expires in {left} s)\n  reason: {}\n",
-        r.id,
+        "{}  {}  {}  ({}, asked by {}, expires in {left} s)\n  reason: \"{}\"\n",
+        escape(&r.id),
         word(r.state),
-        r.tool,
+        escape(&r.tool),
         word(r.effect),
-        r.principal,
-        r.reason
+        escape(&r.principal),
+        escape(&r.reason)
     );
     for l in &r.plan {
-        s.push_str(&format!("  - {l}\n"));
+        s.push_str(&format!("  - {}\n", escape(l)));
     }
     if r.approvals_required > 1 {
         s.push_str(&format!(
@@ -129,7 +133,7 @@ pub fn decide(
         }
     }
     let d = DecisionRec {
-        approver: operator(),
+        approver: operator(config),
         channel: "terminal".into(),
         approved: approve,
         at_ms: now_ms(),
@@ -169,13 +173,37 @@ pub fn decide(
 
 /// `runbook-mcp freeze --reason`: stops every mutating action (tightening needs no terminal).
 pub fn freeze(config: &Config, reason: &str) -> anyhow::Result<ExitCode> {
+    crate::screen::check_text(reason).map_err(|e| anyhow::anyhow!("--reason {e}"))?;
     let notice = format!(
         "frozen by {} at {}: {reason}",
-        operator(),
+        operator(config),
         crate::engine::hooks::clock()
     );
     guards::freeze(&config.server.state_dir, &notice)?;
     println!("{notice}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `runbook-mcp abort R-…`: the kill switch for one action in flight — it stops before its next
+/// stage (the stage in flight finishes), and its outcome in the audit log says what ran.
+pub fn abort(config: &Config, request: &str) -> anyhow::Result<ExitCode> {
+    require_terminal("abort")?;
+    let ok = request.len() == 10
+        && request.starts_with("R-")
+        && request[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok {
+        anyhow::bail!(
+            "`{}` is not a request id like R-1f2e3d4c",
+            crate::screen::escape(request)
+        );
+    }
+    let notice = format!(
+        "aborted by {} at {}",
+        operator(config),
+        crate::engine::hooks::clock()
+    );
+    guards::abort(&config.server.state_dir, request, &notice)?;
+    println!("{request}: {notice}; it stops before its next stage");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -199,7 +227,7 @@ pub fn audit_show(config: &Config, tail: Option<usize>) -> anyhow::Result<ExitCo
     }
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     for e in entries {
-        println!("{e}");
+        println!("{}", crate::screen::escape(&e.to_string()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -691,3 +691,111 @@ async fn a_caller_that_goes_away_starts_no_further_stage() {
             .any(|c| c.at.host == "mcp-02" && c.argv.contains(&"restart".to_string()))
     );
 }
+
+/// Blocks the first restart on `host` until released, telling the test it started.
+fn hold_restart(b: &Bench, host: &'static str) -> (Arc<tokio::sync::Notify>, Arc<AtomicBool>) {
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(AtomicBool::new(false));
+    let (e2, r2) = (entered.clone(), release.clone());
+    b.rec.on_run(move |c| {
+        if c.at.host == host && c.argv.contains(&"restart".to_string()) {
+            e2.notify_one();
+            while !r2.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        None
+    });
+    (entered, release)
+}
+
+/// An operator's abort and a freeze both stop a plan in flight before its next stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_and_freeze_stop_a_plan_in_flight_at_its_next_stage() {
+    for how in ["abort", "freeze"] {
+        let b = bench("[policy]\ntools = { rolling_restart = \"allow\" }\n");
+        let (entered, release) = hold_restart(&b, "mcp-01");
+        let a =
+            json!({"hosts": ["mcp-01", "mcp-02"], "service": "cctelegram-mcp", "reason": "leak"});
+        let engine = &b.engine;
+        let run = engine.call_with(CallCtx::local("tester"), "rolling_restart", args(a));
+        let stopper = async {
+            entered.notified().await;
+            if how == "abort" {
+                let log = std::fs::read_to_string(b.state.join("audit.jsonl")).unwrap();
+                let rid = log.split("\"request_id\":\"").nth(1).unwrap()[..10].to_string();
+                runbook_mcp::engine::guards::abort(&b.state, &rid, "aborted by operator").unwrap();
+            } else {
+                runbook_mcp::engine::guards::freeze(&b.state, "release").unwrap();
+            }
+            release.store(true, Ordering::SeqCst);
+        };
+        let (out, ()) = tokio::join!(run, stopper);
+        let Outcome::Done(o) = out.unwrap() else {
+            panic!()
+        };
+        let r = &o.structured["result"];
+        assert_eq!(r["stages"][1]["status"], "skipped", "{how}: {r}");
+        let why = r["halted"].as_str().unwrap();
+        assert!(
+            why.contains(if how == "abort" {
+                "aborted by operator"
+            } else {
+                "freeze"
+            }),
+            "{why}"
+        );
+        assert!(
+            !b.rec
+                .commands()
+                .iter()
+                .any(|c| c.at.host == "mcp-02" && c.argv.contains(&"restart".to_string()))
+        );
+    }
+}
+
+/// A busy target refuses before the approval is consumed: it is still there afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_refuses_before_an_approval_is_consumed() {
+    let b = bench("");
+    let a = json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "leak"});
+    let e = call(&b, "restart_service", a.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+    operator_approves(&b);
+    let t = vec![runbook_mcp::engine::Target {
+        host: "mcp-01".into(),
+        service: Some("cctelegram-mcp".into()),
+    }];
+    let held = runbook_mcp::engine::guards::lock_targets(&b.state, &t, "other_tool", "R-00000000")
+        .unwrap();
+    let e = call(&b, "restart_service", a.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("busy"), "{e}");
+    drop(held);
+    let v = call(&b, "restart_service", a).await.unwrap();
+    assert_eq!(v["status"], "done", "the approval was still there: {v}");
+}
+
+/// The reason a human reads is one line of plain text.
+#[tokio::test]
+async fn a_reason_that_could_forge_the_prompt_is_refused() {
+    let b = bench("");
+    let forged =
+        "disk full\nPlan:\n  - mcp-02: systemctl status cctelegram-mcp (read only)\n\u{1b}[8m";
+    for reason in [
+        forged,
+        "a\u{9b}8m",
+        "a\u{2028}b",
+        "a\u{202e}b",
+        "a\u{200b}b",
+    ] {
+        let e = call(
+            &b,
+            "restart_service",
+            json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": reason}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("reason"), "{reason:?}: {e}");
+    }
+    assert!(b.rec.log().is_empty(), "nothing was read or run");
+}

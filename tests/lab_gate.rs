@@ -773,6 +773,18 @@ async fn two_different_operators_when_policy_asks_for_them() {
     assert!(out.contains("1 more approver"), "{out}");
     let (ok, out) = common::in_terminal_as(Some("alice"), &cfg, &["approve", &id], "mcp-02\n");
     assert!(!ok, "the same person twice: {out}");
+    // Claiming to be someone else is not being someone else: `SUDO_USER` is never believed.
+    let alice = common::account("alice").to_string();
+    let (ok, out) = common::in_terminal_env(
+        &[("SUDO_USER", "bob"), ("SUDO_UID", &alice)],
+        &cfg,
+        &["approve", &id],
+        "mcp-02\n",
+    );
+    assert!(
+        !ok && out.contains("alice already approved"),
+        "SUDO_USER=bob is not bob: {out}"
+    );
     let r = call(&client, "restart_service", args.clone()).await;
     refused(&r, "pending");
     assert_eq!(
@@ -1008,5 +1020,79 @@ async fn adjust_rate_limit_restores_the_file_when_the_reload_fails_and_keeps_eac
     common::done(&r);
     assert_eq!(common::lab_exec(host, &["cat", file]), original);
     common::lab_exec(host, &["sh", "-c", &format!("rm -f {file}.runbook-*.bak")]);
+    client.cancel().await.unwrap();
+}
+
+/// A client that cancels mid-roll: the host in flight finishes, nothing new starts, and the
+/// audit log says so. (mcp-01's health answers slowly, so the roll is still on mcp-01 when the
+/// client gives up.)
+#[tokio::test]
+async fn a_client_cancelling_mid_rolling_restart_starts_nothing_new() {
+    let _g = SERIAL.lock().await;
+    let (cfg, state) = gate_config("[policy]\ntools = { rolling_restart = \"allow\" }\n");
+    let client = common::spawn(Some(&cfg), &[]).await;
+    let hosts = ["mcp-01", "mcp-02", "mcp-03"];
+    let before: Vec<u32> = hosts
+        .iter()
+        .map(|h| main_pid(h, "cctelegram-mcp"))
+        .collect();
+    common::lab_exec(
+        "mcp-01",
+        &["sh", "-c", "echo slow 3000 > /run/cctelegram/mcp.mode"],
+    );
+    let Value::Object(args) = json!({"hosts": hosts, "service": "cctelegram-mcp",
+        "health_timeout_secs": 20, "reason": "leak"})
+    else {
+        unreachable!()
+    };
+    let req = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(
+        CallToolRequestParams::new("rolling_restart").with_arguments(args),
+    ));
+    let handle = client
+        .send_cancellable_request(req, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    until("mcp-01 restarted", || {
+        main_pid("mcp-01", "cctelegram-mcp") != before[0]
+    })
+    .await;
+    handle
+        .cancel(Some("the engineer changed their mind".into()))
+        .await
+        .unwrap();
+    let audit = state.path().join("state/audit.jsonl");
+    let outcome = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = std::fs::read_to_string(&audit).unwrap_or_default();
+            if let Some(l) = log.lines().find(|l| l.contains("\"kind\":\"outcome\"")) {
+                break l.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no outcome in the audit log"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    common::lab_exec(
+        "mcp-01",
+        &["sh", "-c", "echo ok > /run/cctelegram/mcp.mode"],
+    );
+    assert!(outcome.contains("the caller went away"), "{outcome}");
+    assert!(
+        outcome.contains("mcp-01: sudo systemctl restart cctelegram-mcp (ok)"),
+        "what ran: {outcome}"
+    );
+    assert_eq!(
+        main_pid("mcp-02", "cctelegram-mcp"),
+        before[1],
+        "mcp-02 never started"
+    );
+    assert_eq!(
+        main_pid("mcp-03", "cctelegram-mcp"),
+        before[2],
+        "mcp-03 never started"
+    );
     client.cancel().await.unwrap();
 }

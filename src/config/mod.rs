@@ -90,6 +90,8 @@ pub struct ApprovalSettings {
     pub ttl: Duration,
     pub wait: Duration,
     pub destructive_approvers: u8,
+    /// The dedicated-user deployment's account: under it, `SUDO_UID` names the approver.
+    pub service_account: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -114,6 +114,9 @@ pub struct RawApproval {
     pub wait_secs: Option<u64>,
     /// Distinct operators who must approve a destructive action (default 1).
     pub destructive_approvers: Option<u8>,
+    /// The account the server runs as in the dedicated-user deployment (e.g. `runbook-mcp`):
+    /// a process of this account under sudo is acting for `SUDO_UID`, the operator.
+    pub service_account: Option<String>,
 }
 
 /// Server-wide settings.

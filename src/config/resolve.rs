@@ -223,6 +223,13 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
                 ));
             }
         },
+        service_account: match raw.approval.service_account {
+            Some(a) => {
+                name_ok(&cx, "approval.service_account", &a)?;
+                Some(a)
+            }
+            None => None,
+        },
     };
     let policy = Policy {
         tools: raw.policy.tools,

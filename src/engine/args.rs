@@ -26,6 +26,43 @@ pub fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ToolErr
     })
 }
 
+/// Free text a human will read (a reason, a log pattern): one line of plain text, without
+/// control, bidi or zero-width characters (`screen::check_text`), at most 1000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.chars().count() > 1000 {
+            return Err(serde::de::Error::custom("is longer than 1000 characters"));
+        }
+        crate::screen::check_text(&s).map_err(serde::de::Error::custom)?;
+        Ok(Text(s))
+    }
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> Cow<'static, str> {
+        "Text".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "maxLength": 1000})
+    }
+}
+
 /// A validated name (host, service, unit). Its schema carries the pattern so clients can check
 /// it too.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -33,8 +33,11 @@ pub trait Progress: Send + Sync {
 /// The per-call context.
 #[derive(Clone, Default)]
 pub struct CallCtx {
-    /// Who asked: approvals apply only to the same principal.
+    /// Who asked (the kernel's account, or an HTTP token's name): approvals apply only to the
+    /// same principal.
     pub principal: String,
+    /// The client's self-reported name: shown as such, never matched.
+    pub client: String,
     /// Elicitation, when the client declared it.
     pub asker: Option<Arc<dyn Asker>>,
     /// Multi round-trip input (2026-07-28 sessions): the server may answer "input required".

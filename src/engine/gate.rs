@@ -113,6 +113,14 @@ async fn approve_and_run<A: Action>(
         draft,
         current_health,
     } = sealed;
+    // Busy before anything is consumed: a target another action holds refuses now, and the
+    // approval stays for when it is free.
+    let _locks = guards::lock_targets(
+        &ctx.config.server.state_dir,
+        &draft.targets,
+        &plan.tool,
+        request_id,
+    )?;
     let approval = match rule {
         Rule::Allow => None,
         _ => match obtain(
@@ -131,22 +139,19 @@ async fn approve_and_run<A: Action>(
             Obtained::Ask(outcome) => return Ok(outcome),
         },
     };
-    let _locks = guards::lock_targets(
-        &ctx.config.server.state_dir,
-        &draft.targets,
-        &plan.tool,
-        request_id,
-    )?;
 
     // Execution runs in its own task: if the caller goes away, the stage in flight finishes,
     // nothing further starts, and the outcome still reaches the audit log.
     let stopped = Arc::new(AtomicBool::new(false));
     let state_dir = ctx.config.server.state_dir.clone();
+    let rid_abort = request_id.to_string();
     let control = runner::Control {
         stopped: stopped.clone(),
         progress: call.progress.clone(),
         before_stage: Box::new(move || {
-            guards::frozen(&state_dir).map(|f| format!("a change freeze began ({f})"))
+            guards::frozen(&state_dir)
+                .map(|f| format!("a change freeze began ({f})"))
+                .or_else(|| guards::aborted(&state_dir, &rid_abort))
         }),
         request_id: request_id.to_string(),
     };
@@ -165,7 +170,8 @@ async fn approve_and_run<A: Action>(
         };
         // A stale plan is a refusal: the caller's error path records it.
         if out.stale.is_none() {
-            hooks::outcome(&task_ctx, &rid, status, None, summary.clone()).await;
+            let detail = format!("{summary} | ran: {}", out.ran());
+            hooks::outcome(&task_ctx, &rid, status, None, detail).await;
         }
         (out, summary)
     });
@@ -305,7 +311,7 @@ async fn obtain(
     if created {
         hooks::ring(&rec);
     }
-    let message = prompt(&rec, health, plan);
+    let message = prompt(&rec, health);
 
     // The session's own client may decide change/notify actions, never destructive ones.
     if effect != Effect::Destructive {
@@ -478,32 +484,25 @@ async fn wait_decided(ctx: &Ctx, call: &CallCtx, id: &str, wait: Duration) {
     }
 }
 
-/// What the human sees: the exact plan, what changes, the current health, the undo.
-fn prompt(r: &ApprovalRecord, health: &[String], plan: &Plan) -> String {
+/// What the human sees: the exact plan (with what changes and the undo), the current health.
+/// Every line is escaped: remote error text in the health lines, or anything else, cannot
+/// add a line or hide one.
+fn prompt(r: &ApprovalRecord, health: &[String]) -> String {
+    use crate::screen::escape;
     let mut s = format!(
-        "Approve {} ({})?\nReason: {}\nPlan:\n",
-        r.tool, r.id, r.reason
+        "Approve {} ({})?\nReason: \"{}\"\nPlan:\n",
+        escape(&r.tool),
+        escape(&r.id),
+        escape(&r.reason)
     );
     for l in &r.plan {
-        s.push_str(&format!("  - {l}\n"));
-    }
-    if !plan.changes.is_empty() {
-        s.push_str("Changes:\n");
-        for c in &plan.changes {
-            s.push_str(&format!("  - {}: {} -> {}\n", c.what, c.before, c.after));
-        }
+        s.push_str(&format!("  - {}\n", escape(l)));
     }
     if !health.is_empty() {
         s.push_str("Current health:\n");
         for l in health {
-            s.push_str(&format!("  - {l}\n"));
+            s.push_str(&format!("  - {}\n", escape(l)));
         }
-    }
-    for u in &plan.undo {
-        s.push_str(&format!("Undo: {} {}\n", u.tool, u.arguments));
-    }
-    for n in &plan.notes {
-        s.push_str(&format!("Note: {n}\n"));
     }
     s
 }

@@ -10,9 +10,28 @@ use super::{Refusal, ToolError};
 
 const FREEZE: &str = "freeze";
 
-/// The freeze notice, when a freeze is in force.
+/// The freeze notice, when a freeze is in force. A freeze file that exists but cannot be read
+/// is a freeze (fail closed): only a file that is not there means "not frozen".
 pub fn frozen(state_dir: &Path) -> Option<String> {
-    fs::read_to_string(state_dir.join(FREEZE))
+    match fs::read_to_string(state_dir.join(FREEZE)) {
+        Ok(s) => Some(s.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!(
+            "the freeze file cannot be read ({e}), so it counts as a freeze"
+        )),
+    }
+}
+
+/// Marks request `id` aborted (`runbook-mcp abort`): it stops before its next stage.
+pub fn abort(state_dir: &Path, id: &str, notice: &str) -> std::io::Result<()> {
+    let dir = state_dir.join("aborts");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join(id), notice)
+}
+
+/// The abort notice of request `id`, if an operator aborted it.
+pub fn aborted(state_dir: &Path, id: &str) -> Option<String> {
+    fs::read_to_string(state_dir.join("aborts").join(id))
         .ok()
         .map(|s| s.trim().to_string())
 }
@@ -120,5 +139,8 @@ mod tests {
         assert_eq!(frozen(dir.path()).as_deref(), Some("by op: release"));
         assert!(unfreeze(dir.path()).unwrap());
         assert!(!unfreeze(dir.path()).unwrap());
+        // Unreadable is frozen: a directory where the file should be.
+        fs::create_dir_all(dir.path().join(FREEZE)).unwrap();
+        assert!(frozen(dir.path()).unwrap().contains("counts as a freeze"));
     }
 }

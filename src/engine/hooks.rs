@@ -13,37 +13,6 @@ pub fn request_id() -> String {
     format!("R-{}", hex::encode(b))
 }
 
-/// The OS user this process runs as (or acts for, under sudo): `$SUDO_USER`, `$USER`, else
-/// the name of our uid in /etc/passwd, else `uid N`.
-pub fn os_user() -> String {
-    if let Some(u) = ["SUDO_USER", "USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-    {
-        return u;
-    }
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .and_then(|r| r.split_whitespace().next().map(String::from))
-            })
-        });
-    let Some(uid) = uid else {
-        return "unknown".into();
-    };
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.get(2) == Some(&uid.as_str())).then(|| f[0].to_string())
-            })
-        })
-        .unwrap_or(format!("uid {uid}"))
-}
-
 /// Wall-clock time of day, UTC, `HH:MM:SS` (for busy notices and logs).
 pub fn clock() -> String {
     let s = super::approval::now_ms() / 1000;
@@ -139,8 +108,12 @@ pub async fn outcome(
 /// notification where one exists.
 pub fn ring(r: &ApprovalRecord) {
     let line = format!(
-        "APPROVAL NEEDED {}: {} — {} — run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
-        r.id, r.tool, r.reason, r.id, r.id
+        "APPROVAL NEEDED {}: {} — \"{}\" — run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
+        r.id,
+        r.tool,
+        crate::screen::escape(&r.reason),
+        r.id,
+        r.id
     );
     // Plain stderr, whatever the log level: this line is for the operator.
     eprintln!("runbook-mcp: {line}");

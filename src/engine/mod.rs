@@ -12,6 +12,7 @@ pub mod fanout;
 mod gate;
 pub mod guards;
 pub mod hooks;
+pub mod identity;
 pub mod plan;
 pub mod probe;
 pub mod runner;

@@ -155,6 +155,33 @@ impl RunOutcome {
         bad.join("; ")
     }
 
+    /// Every step that was started, in order, with how it went: what the audit log records.
+    pub fn ran(&self) -> String {
+        let steps: Vec<String> = self
+            .stages
+            .iter()
+            .flat_map(|s| {
+                s.steps
+                    .iter()
+                    .filter(|st| st.status != StepStatus::Skipped)
+                    .map(move |st| {
+                        let status = match st.status {
+                            StepStatus::Ok => "ok",
+                            StepStatus::Failed => "failed",
+                            StepStatus::Unknown => "outcome unknown",
+                            StepStatus::Skipped => "skipped",
+                        };
+                        format!("{}: {} ({status})", s.stage, st.step)
+                    })
+            })
+            .collect();
+        if steps.is_empty() {
+            "nothing".into()
+        } else {
+            steps.join("; ")
+        }
+    }
+
     /// True when some step's outcome is unknown (it timed out).
     pub fn unknown(&self) -> bool {
         self.stages

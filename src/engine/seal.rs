@@ -44,7 +44,7 @@ fn common<A: Action>(ctx: &Ctx, own: Map<String, Value>) -> Result<Common, ToolE
     struct Raw {
         #[serde(default, deserialize_with = "super::args::names_required")]
         hosts: Vec<super::Name>,
-        reason: String,
+        reason: super::args::Text,
         #[serde(default)]
         dry_run: bool,
     }
@@ -55,7 +55,7 @@ fn common<A: Action>(ctx: &Ctx, own: Map<String, Value>) -> Result<Common, ToolE
             "name the target hosts explicitly; mutating tools have no default",
         ));
     }
-    let reason = r.reason.trim();
+    let reason = r.reason.as_str().trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ToolError::invalid(
             "reason",

@@ -75,8 +75,11 @@ impl RunbookServer {
             .client_info()
             .map(|i| i.name.to_string())
             .unwrap_or_else(|| "unknown-client".into());
-        let user = crate::engine::hooks::os_user();
-        let mut call = CallCtx::local(&format!("{client}@{user}"));
+        // Who asks is the kernel's account; the client's self-chosen name is a label only.
+        let config = &self.engine.ctx().config;
+        let user = crate::engine::identity::account(config.approval.service_account.as_deref());
+        let mut call = CallCtx::local(&user);
+        call.client = crate::screen::escape(&client);
         let modern = context
             .protocol_version()
             .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);

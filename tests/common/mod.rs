@@ -165,11 +165,26 @@ pub fn in_terminal_as(
     args: &[&str],
     input: &str,
 ) -> (bool, String) {
+    // As sudo leaves it when the person `user` runs the command as root: `SUDO_UID` is theirs
+    // (believed because this process is root); `SUDO_USER` is believed never.
+    let uid = user.map(|u| account(u).to_string());
+    let env: Vec<(&str, &str)> = uid.iter().map(|u| ("SUDO_UID", u.as_str())).collect();
+    in_terminal_env(&env, config, args, input)
+}
+
+/// [`in_terminal`] with these environment variables (and no inherited `SUDO_*`).
+pub fn in_terminal_env(
+    env: &[(&str, &str)],
+    config: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (bool, String) {
     use std::io::Write;
     let cmdline = format!("{} --config {} {}", bin(), config.display(), args.join(" "));
     let mut cmd = StdCommand::new("script");
-    if let Some(u) = user {
-        cmd.env("SUDO_USER", u);
+    cmd.env_remove("SUDO_UID").env_remove("SUDO_USER");
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd
         .args(["-qec", &cmdline, "/dev/null"])
@@ -271,6 +286,32 @@ impl rmcp::ClientHandler for Accepting {
                 .with_content(serde_json::json!({"approve": true})),
         )
     }
+}
+
+/// The uid of the local account `name`, made (no home, no login) when it does not exist yet:
+/// approvals by different people need different kernel accounts.
+pub fn account(name: &str) -> u32 {
+    let uid = || {
+        let out = StdCommand::new("id").args(["-u", name]).output().unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+    };
+    if let Some(u) = uid() {
+        return u;
+    }
+    let made = StdCommand::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success(), "useradd {name}");
+    uid().unwrap()
 }
 
 /// `call` for any client handler.

@@ -39,7 +39,7 @@ pub struct Params {
     /// Only lines matching this regular expression (Rust syntax, case-insensitive).
     #[serde(default)]
     #[schemars(length(max = 256))]
-    pub pattern: Option<String>,
+    pub pattern: Option<crate::engine::args::Text>,
     /// How many matching lines to return per host, newest last (default 50, at most 500).
     #[serde(default = "fifty")]
     #[schemars(range(min = 1, max = 500))]
@@ -117,7 +117,7 @@ impl Tool for GetRecentLogs {
                 "out of range 1024..=16777216",
             ));
         }
-        let filter = Filter::new(p.level, p.pattern.as_deref())?;
+        let filter = Filter::new(p.level, p.pattern.as_ref().map(|t| t.as_str()))?;
         let service = pick_service(&ctx, p.service.as_ref())?;
         let log = p
             .log

@@ -113,6 +113,9 @@ impl Tool for QueryMetrics {
             Some(w) => duration_arg("window", w)?.1,
             None => "5m".to_string(),
         };
+        if let Some(q) = &p.query {
+            crate::screen::check_text(q).map_err(|e| ToolError::invalid("query", e))?;
+        }
         let query = match (&p.query, &p.preset) {
             (Some(q), None) if !q.trim().is_empty() && q.len() <= 4000 => q.clone(),
             (Some(_), None) => {
