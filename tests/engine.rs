@@ -199,17 +199,24 @@ struct Bench {
 }
 
 fn bench(extra: &str) -> Bench {
+    bench_at(extra, None, 10)
+}
+
+/// A bench whose hosts are at 127.0.0.(base+1..3), with its state in `state` (shared between
+/// benches: several servers, one state directory) or its own.
+fn bench_at(extra: &str, state: Option<&std::path::Path>, base: u8) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let state = state.map_or_else(|| d.join("state"), PathBuf::from);
     for f in ["kh", "key", "db_url"] {
         std::fs::write(d.join(f), "postgres://u:p@127.0.0.9:5432/app").unwrap();
     }
     let hosts: String = (1..=3)
-        .map(|i| format!("[hosts.mcp-0{i}]\naddress = \"127.0.0.{}\"\nssh = {{ user = \"runbook\" }}\nsudo = false\n", 10 + i))
+        .map(|i| format!("[hosts.mcp-0{i}]\naddress = \"127.0.0.{}\"\nssh = {{ user = \"runbook\" }}\nsudo = false\n", base + i))
         .collect();
     let toml = format!(
         r#"[server]
-state_dir = "{d}/state"
+state_dir = "{state}"
 [ssh]
 known_hosts = "{d}/kh"
 identity_file = "{d}/key"
@@ -255,7 +262,8 @@ region = "us-east-1"
 target_group_arn = "{ARN}"
 instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-00000003" }}
 {extra}"#,
-        d = d.display()
+        d = d.display(),
+        state = state.display()
     );
     let path = d.join("config.toml");
     std::fs::write(&path, toml).unwrap();
@@ -297,7 +305,7 @@ instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-0000000
         engine,
         rec,
         model,
-        state: d.join("state"),
+        state,
         _dir: dir,
     }
 }
@@ -514,6 +522,9 @@ async fn a_changed_service_is_stale_and_nothing_runs() {
     operator_approves(&b);
     // Someone deploys meanwhile: the service the plan was bound to is gone.
     b.model.swarm.lock().unwrap().version += 1;
+    let e = call(&b, "rollback_deployment", a.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
+    assert!(e.message.contains("\"version\":8"), "what changed: {e}");
     let e = call(&b, "rollback_deployment", a).await.unwrap_err();
     assert_eq!(
         e.refusal.map(|r| r.code()),
@@ -798,4 +809,26 @@ async fn a_reason_that_could_forge_the_prompt_is_refused() {
         assert_eq!(e.field.as_deref(), Some("reason"), "{reason:?}: {e}");
     }
     assert!(b.rec.log().is_empty(), "nothing was read or run");
+}
+
+/// Two servers, two configurations naming the same hosts at different addresses, one state
+/// directory: an approval given to one is never consumed by the same call on the other — it
+/// is refused as stale, saying what changed, and the next call asks anew.
+#[tokio::test]
+async fn an_approval_is_bound_to_where_the_plan_runs() {
+    let shared = tempfile::tempdir().unwrap();
+    let a = bench_at("", Some(shared.path()), 10);
+    let b = bench_at("", Some(shared.path()), 30);
+    let args = json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "leak"});
+    let e = call(&a, "restart_service", args.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+    operator_approves(&a);
+    let e = call(&b, "restart_service", args.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
+    assert!(e.message.contains("127.0.0.11") && e.message.contains("127.0.0.31"), "what changed: {e}");
+    assert!(b.rec.commands().is_empty() && a.rec.commands().is_empty(), "nothing ran anywhere");
+    let e = call(&b, "restart_service", args.clone()).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "asks anew: {e}");
+    let e = call(&a, "restart_service", args).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "the old approval is gone: {e}");
 }

@@ -48,6 +48,10 @@ pub struct DecisionRec {
 pub struct ApprovalRecord {
     pub id: String,
     pub digest: String,
+    /// SHA-256 of the tool and its canonical arguments: finds the approved record of a call
+    /// whose plan changed since (a `stale` re-call).
+    #[serde(default)]
+    pub args_key: String,
     pub tool: String,
     pub effect: Effect,
     pub principal: String,
@@ -98,6 +102,7 @@ pub struct ApprovalStore {
 /// What asking for a decision needs to know.
 pub struct NewRequest<'a> {
     pub digest: &'a str,
+    pub args_key: &'a str,
     pub tool: &'a str,
     pub effect: Effect,
     pub principal: &'a str,
@@ -195,6 +200,32 @@ impl ApprovalStore {
         Ok(None)
     }
 
+    /// An approved record of the same call (tool, arguments, principal) whose plan is not this
+    /// one any more: it is marked expired (it can never run) and returned, so the caller hears
+    /// `stale` and what changed, and the next call asks anew.
+    pub fn supersede(
+        &self,
+        args_key: &str,
+        principal: &str,
+        digest: &str,
+    ) -> std::io::Result<Option<ApprovalRecord>> {
+        let _lock = lock(&self.dir)?;
+        for mut r in self.all() {
+            self.expire(&mut r)?;
+            if !r.args_key.is_empty()
+                && r.args_key == args_key
+                && r.principal == principal
+                && r.digest != digest
+                && r.state == ApprovalState::Approved
+            {
+                r.state = ApprovalState::Expired;
+                self.save(&r)?;
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
     /// The open (pending) record for this digest and principal, or a new one.
     pub fn pending(&self, req: NewRequest<'_>) -> std::io::Result<(ApprovalRecord, bool)> {
         let _lock = lock(&self.dir)?;
@@ -211,6 +242,7 @@ impl ApprovalStore {
         let r = ApprovalRecord {
             id: new_id()?,
             digest: req.digest.into(),
+            args_key: req.args_key.into(),
             tool: req.tool.into(),
             effect: req.effect,
             principal: req.principal.into(),
@@ -369,6 +401,7 @@ mod tests {
     fn req<'a>(digest: &'a str, principal: &'a str, effect: Effect) -> NewRequest<'a> {
         NewRequest {
             digest,
+            args_key: "",
             tool: "restart_service",
             effect,
             principal,

@@ -245,6 +245,22 @@ async fn obtain(
 ) -> Result<Obtained, ToolError> {
     let store = ctx.approvals()?;
     let io = |e: std::io::Error| ToolError::internal(format!("approval store: {e}"));
+    let args_key = plan.args_key();
+    // The same call, approved under another plan: the fleet or the configuration changed.
+    if let Some(old) = store
+        .supersede(&args_key, &call.principal, &plan.digest)
+        .map_err(io)?
+    {
+        return Err(ToolError::refused(
+            Refusal::Stale,
+            format!(
+                "approval {} was for this call under another plan; {}. It no longer applies: call \
+                 again to ask for approval of the plan as it is now.",
+                old.id,
+                what_changed(&old.plan, &plan.review_lines())
+            ),
+        ));
+    }
     if let Some(r) = store
         .take_approved(&plan.digest, &call.principal)
         .map_err(io)?
@@ -297,6 +313,7 @@ async fn obtain(
     let (rec, created) = store
         .pending(NewRequest {
             digest: &plan.digest,
+            args_key: &args_key,
             tool: &plan.tool,
             effect,
             principal: &call.principal,
@@ -345,6 +362,22 @@ async fn obtain(
     settle(ctx, plan, &call.principal, &rec.id)
         .await
         .map(Obtained::Approved)
+}
+
+/// The first plan line that differs: `approved: "…", now: "…"`.
+fn what_changed(approved: &[String], now: &[String]) -> String {
+    let n = approved.len().max(now.len());
+    (0..n)
+        .find_map(|i| {
+            let (a, b) = (approved.get(i), now.get(i));
+            (a != b).then(|| {
+                let show = |l: Option<&String>| {
+                    l.map_or("(nothing)".to_string(), |l| format!("\"{}\"", crate::screen::escape(l)))
+                };
+                format!("approved: {}, now: {}", show(a), show(b))
+            })
+        })
+        .unwrap_or_else(|| "the configuration it was made from changed".into())
 }
 
 /// Records a client-channel answer on the record.

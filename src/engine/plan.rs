@@ -438,11 +438,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(tool: &str, mut arguments: Value, stages: Vec<Stage>) -> Self {
+    /// A plan over `stages`; `config` is a hash of the configuration entries they came from
+    /// (in the digest, so an approval given under one configuration never runs under another).
+    pub fn new(tool: &str, mut arguments: Value, stages: Vec<Stage>, config: &str) -> Self {
         if let Some(o) = arguments.as_object_mut() {
             o.remove("dry_run");
         }
-        let body = serde_json::json!({"tool": tool, "arguments": arguments, "stages": stages});
+        let body = serde_json::json!({"tool": tool, "arguments": arguments, "stages": stages,
+            "config": config});
         let digest = hex::encode(Sha256::digest(canonical(&body).as_bytes()));
         Self {
             tool: tool.into(),
@@ -453,6 +456,12 @@ impl Plan {
             notes: Vec::new(),
             digest,
         }
+    }
+
+    /// The call's identity apart from its plan: tool and canonical arguments.
+    pub fn args_key(&self) -> String {
+        let body = serde_json::json!({"tool": self.tool, "arguments": self.arguments});
+        hex::encode(Sha256::digest(canonical(&body).as_bytes()))
     }
 
     /// Steps as short lines for prompts and the terminal, stage by stage.
@@ -608,11 +617,13 @@ mod tests {
             "restart_service",
             json!({"hosts": ["mcp-02"], "reason": "r", "dry_run": true}),
             s.clone(),
+            "",
         );
         let mut b = Plan::new(
             "restart_service",
             json!({"reason": "r", "hosts": ["mcp-02"]}),
             s.clone(),
+            "",
         );
         b.notes.push("beside the steps".into());
         assert_eq!(a.digest, b.digest);
@@ -620,20 +631,26 @@ mod tests {
             "restart_service",
             json!({"hosts": ["mcp-03"], "reason": "r"}),
             s.clone(),
+            "",
         );
         assert_ne!(a.digest, c.digest);
         let d = Plan::new(
             "restart_service",
             json!({"hosts": ["mcp-02"], "reason": "r"}),
             stage("mcp-02", "ssh runbook@127.0.0.2:22", "stop"),
+            "",
         );
         assert_ne!(a.digest, d.digest);
         let elsewhere = Plan::new(
             "restart_service",
             json!({"hosts": ["mcp-02"], "reason": "r"}),
             stage("mcp-02", "ssh runbook@127.0.0.4:22", "restart"),
+            "",
         );
         assert_ne!(a.digest, elsewhere.digest, "same name, another address");
+        let other_config = Plan::new("restart_service", a.arguments.clone(), s.clone(), "c2");
+        assert_ne!(a.digest, other_config.digest, "another configuration");
+        assert_eq!(a.args_key(), other_config.args_key(), "the same call");
         assert_eq!(a.digest.len(), 64);
     }
 }

@@ -168,7 +168,12 @@ pub async fn seal<A: Action>(
         return Err(frozen(&f));
     }
     let arguments = arguments(&common, &params)?;
-    let mut plan = Plan::new(meta.name, arguments, draft.stages.clone());
+    let mut plan = Plan::new(
+        meta.name,
+        arguments,
+        draft.stages.clone(),
+        &config_hash(ctx, &draft),
+    );
     plan.changes = draft.changes.clone();
     plan.undo = draft.undo.clone();
     plan.notes = draft.notes.clone();
@@ -191,6 +196,27 @@ pub fn frozen(notice: &str) -> ToolError {
             "a change freeze is in force ({notice}); an operator lifts it with `runbook-mcp unfreeze`."
         ),
     )
+}
+
+/// A hash of the configuration entries the plan came from: its hosts and services, and for
+/// stages that are not inventory hosts the Swarm, AWS and database tables (secret names only:
+/// secret values never enter a plan).
+fn config_hash(ctx: &Ctx, draft: &Draft) -> String {
+    use sha2::{Digest, Sha256};
+    let c = &ctx.config;
+    let mut parts: Vec<String> = Vec::new();
+    for s in &draft.stages {
+        match c.host(&s.name) {
+            Some(h) => parts.push(format!("{h:?}")),
+            None => parts.push(format!("{:?}{:?}{:?}", c.swarm, c.aws, c.database)),
+        }
+    }
+    for t in &draft.targets {
+        if let Some(svc) = t.service.as_deref().and_then(|n| c.service(n)) {
+            parts.push(format!("{svc:?}"));
+        }
+    }
+    hex::encode(Sha256::digest(parts.join("\n").as_bytes()))
 }
 
 /// The arguments as understood: common and own in one object, `dry_run` left out.
