@@ -117,7 +117,7 @@ pub fn engine(config: Config, mode: Mode) -> anyhow::Result<Engine> {
     let fleet = Fleet::new(&config)?;
     let http = HttpClient::new(config.server.output_cap)?;
     let actions = Arc::new(Real::new(config.clone(), fleet.clone(), http.clone()));
-    Ok(Engine::new(
+    let engine = Engine::new(
         config,
         mode,
         crate::tools::registry,
@@ -126,5 +126,7 @@ pub fn engine(config: Config, mode: Mode) -> anyhow::Result<Engine> {
             http,
             actions,
         },
-    ))
+    );
+    engine.check_policy()?;
+    Ok(engine)
 }

@@ -522,7 +522,9 @@ async fn a_changed_service_is_stale_and_nothing_runs() {
     operator_approves(&b);
     // Someone deploys meanwhile: the service the plan was bound to is gone.
     b.model.swarm.lock().unwrap().version += 1;
-    let e = call(&b, "rollback_deployment", a.clone()).await.unwrap_err();
+    let e = call(&b, "rollback_deployment", a.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
     assert!(e.message.contains("\"version\":8"), "what changed: {e}");
     let e = call(&b, "rollback_deployment", a).await.unwrap_err();
@@ -825,10 +827,145 @@ async fn an_approval_is_bound_to_where_the_plan_runs() {
     operator_approves(&a);
     let e = call(&b, "restart_service", args.clone()).await.unwrap_err();
     assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
-    assert!(e.message.contains("127.0.0.11") && e.message.contains("127.0.0.31"), "what changed: {e}");
-    assert!(b.rec.commands().is_empty() && a.rec.commands().is_empty(), "nothing ran anywhere");
+    assert!(
+        e.message.contains("127.0.0.11") && e.message.contains("127.0.0.31"),
+        "what changed: {e}"
+    );
+    assert!(
+        b.rec.commands().is_empty() && a.rec.commands().is_empty(),
+        "nothing ran anywhere"
+    );
     let e = call(&b, "restart_service", args.clone()).await.unwrap_err();
-    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "asks anew: {e}");
+    assert_eq!(
+        e.refusal.map(|r| r.code()),
+        Some("pending"),
+        "asks anew: {e}"
+    );
     let e = call(&a, "restart_service", args).await.unwrap_err();
-    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "the old approval is gone: {e}");
+    assert_eq!(
+        e.refusal.map(|r| r.code()),
+        Some("pending"),
+        "the old approval is gone: {e}"
+    );
+}
+
+/// A plan whose facts show it lowers capacity is destructive: the record needs the terminal.
+#[tokio::test]
+async fn plans_that_lower_capacity_are_destructive() {
+    let b = bench("");
+    for (tool, a, destructive) in [
+        (
+            "set_memory_limit",
+            json!({"service": "web_app", "limit": "4g"}),
+            false,
+        ),
+        (
+            "set_memory_limit",
+            json!({"service": "web_app", "limit": "512m"}),
+            true,
+        ),
+        (
+            "scale_service",
+            json!({"service": "web_app", "replicas": 6}),
+            false,
+        ),
+        (
+            "update_health_check",
+            json!({"interval_seconds": 10, "timeout_seconds": 5}),
+            false,
+        ),
+        (
+            "update_health_check",
+            json!({"interval_seconds": 10, "timeout_seconds": 5, "path": "/ready"}),
+            true,
+        ),
+    ] {
+        let mut a = a;
+        a["reason"] = json!("capacity");
+        let e = call(&b, tool, a.clone()).await.unwrap_err();
+        assert_eq!(
+            e.refusal.map(|r| r.code()),
+            Some("pending"),
+            "{tool} {a}: {e}"
+        );
+        assert_eq!(
+            e.message.contains("typing the target back"),
+            destructive,
+            "{tool} {a}: {e}"
+        );
+    }
+}
+
+/// Names in `[policy]` are checked against the registry: a typo is an error naming the field.
+#[test]
+fn a_policy_that_names_no_tool_is_an_error() {
+    let b = bench("[policy]\ntools = { restrat_service = \"deny\" }\n");
+    let e = b.engine.check_policy().unwrap_err();
+    assert_eq!(e.field, "policy.tools.restrat_service", "{e}");
+    let b = bench("[policy]\ntoolsets = { remediation = \"deny\" }\n");
+    assert_eq!(
+        b.engine.check_policy().unwrap_err().field,
+        "policy.toolsets.remediation"
+    );
+    assert!(
+        bench("[policy]\ntools = { restart_service = \"deny\" }\n")
+            .engine
+            .check_policy()
+            .is_ok()
+    );
+}
+
+/// Answers yes, counting the questions.
+#[derive(Default)]
+struct Yes(std::sync::atomic::AtomicUsize);
+
+impl runbook_mcp::engine::call::Asker for Yes {
+    fn ask<'a>(
+        &'a self,
+        _m: &'a str,
+    ) -> runbook_mcp::engine::call::BoxFuture<'a, runbook_mcp::engine::call::Answer> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { runbook_mcp::engine::call::Answer::Approve })
+    }
+}
+
+/// Policy decides which channels count per effect: with `change = ["terminal"]` an eager
+/// client is never asked, and with `change = ["client"]` the terminal's approval does not count.
+#[tokio::test]
+async fn policy_decides_which_channels_count() {
+    let a = json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "reason": "leak"});
+    let b = bench("[approval.channels]\nchange = [\"terminal\"]\n");
+    let yes = Arc::new(Yes::default());
+    let mut ctx = CallCtx::local("tester");
+    ctx.asker = Some(yes.clone());
+    let e = b
+        .engine
+        .call_with(ctx, "restart_service", args(a.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "{e}");
+    assert_eq!(
+        yes.0.load(Ordering::SeqCst),
+        0,
+        "the client is not a channel for this plan"
+    );
+    let b = bench("[approval.channels]\nchange = [\"client\"]\n");
+    call(&b, "restart_service", a.clone()).await.unwrap_err();
+    let store = b.engine.ctx().approvals().unwrap();
+    let r = store.list().unwrap().pop().unwrap();
+    let d = runbook_mcp::engine::approval::DecisionRec {
+        approver: "operator".into(),
+        channel: "terminal".into(),
+        approved: true,
+        at_ms: runbook_mcp::engine::approval::now_ms(),
+        note: String::new(),
+    };
+    let e = store
+        .decide(
+            &r.id,
+            d,
+            runbook_mcp::engine::approval::ApprovalState::Declined,
+        )
+        .unwrap_err();
+    assert!(e.contains("does not count"), "{e}");
 }

@@ -173,12 +173,16 @@ async fn set_memory_limit_sends_the_bytes_and_a_bad_limit_runs_nothing() {
     common::assert_invalid(&r, "limit");
     assert!(records().is_empty(), "the CLI never ran: {:?}", records());
 
-    let r = call(
-        &client,
-        "set_memory_limit",
-        json!({"service": SERVICE, "limit": "2G", "reason": "oom"}),
-    )
-    .await;
+    // From no limit to 2 GiB lowers what a task may use: destructive, so the `allow` policy
+    // does not apply and an operator approves at a terminal, typing the service.
+    let args = json!({"service": SERVICE, "limit": "2G", "reason": "oom"});
+    let r = call(&client, "set_memory_limit", args.clone()).await;
+    refused(&r, "pending");
+    assert!(text(&r).contains("typing the target back"), "{}", text(&r));
+    let id = approval_id(&text(&r));
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], &format!("{SERVICE}\n"));
+    assert!(ok, "{out}");
+    let r = call(&client, "set_memory_limit", args).await;
     let v = done(&r);
     let up = updates();
     assert_eq!(up.len(), 1);
@@ -209,14 +213,14 @@ async fn a_refused_update_reports_the_clis_exit_code_and_message() {
     standin("POST", "/_standin/fail-next-update", why);
     let r = call(
         &client,
-        "set_memory_limit",
-        json!({"service": SERVICE, "limit": "512m", "reason": "oom"}),
+        "scale_service",
+        json!({"service": SERVICE, "replicas": 5, "reason": "capacity"}),
     )
     .await;
     assert_eq!(r.is_error, Some(true), "{}", text(&r));
     let v = r.structured_content.clone().unwrap();
     let st = common::stage(&v, "call");
-    let cmd = common::steps_with(st, "--limit-memory")[0];
+    let cmd = common::steps_with(st, "service scale")[0];
     assert_eq!(cmd["exit_code"], 1);
     assert!(
         cmd["detail"]

@@ -92,6 +92,18 @@ pub struct ApprovalSettings {
     pub destructive_approvers: u8,
     /// The dedicated-user deployment's account: under it, `SUDO_UID` names the approver.
     pub service_account: Option<String>,
+    /// Channels whose decisions count for a `change`, a `notify`, a `destructive` plan.
+    pub channels: Channels,
+}
+
+/// A channel that can carry a human's decision.
+pub const CHANNELS: [&str; 2] = ["client", "terminal"];
+
+#[derive(Debug, Clone)]
+pub struct Channels {
+    pub change: Vec<String>,
+    pub notify: Vec<String>,
+    pub destructive: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -103,6 +103,15 @@ pub struct RawLimits {
     pub forbidden_services: Vec<String>,
 }
 
+/// Channels whose decisions count, by effect.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannels {
+    pub change: Option<Vec<String>>,
+    pub notify: Option<Vec<String>>,
+    pub destructive: Option<Vec<String>>,
+}
+
 /// Approval settings.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +123,11 @@ pub struct RawApproval {
     pub wait_secs: Option<u64>,
     /// Distinct operators who must approve a destructive action (default 1).
     pub destructive_approvers: Option<u8>,
+    /// Which channels' decisions count, per effect: `client` (the session's own MCP client:
+    /// elicitation / InputRequiredResult) and `terminal` (`runbook-mcp approve`). Defaults:
+    /// `change` and `notify` both, `destructive` the terminal only.
+    #[serde(default)]
+    pub channels: RawChannels,
     /// The account the server runs as in the dedicated-user deployment (e.g. `runbook-mcp`):
     /// a process of this account under sudo is acting for `SUDO_UID`, the operator.
     pub service_account: Option<String>,

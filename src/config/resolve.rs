@@ -223,6 +223,26 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
                 ));
             }
         },
+        channels: super::Channels {
+            change: channels(
+                &cx,
+                "approval.channels.change",
+                raw.approval.channels.change,
+                &["client", "terminal"],
+            )?,
+            notify: channels(
+                &cx,
+                "approval.channels.notify",
+                raw.approval.channels.notify,
+                &["client", "terminal"],
+            )?,
+            destructive: channels(
+                &cx,
+                "approval.channels.destructive",
+                raw.approval.channels.destructive,
+                &["terminal"],
+            )?,
+        },
         service_account: match raw.approval.service_account {
             Some(a) => {
                 name_ok(&cx, "approval.service_account", &a)?;
@@ -442,6 +462,34 @@ fn resolve_service(
         process_name,
         process_args: s.process_args,
     })
+}
+
+/// A list of channels, each one this server knows, at least one.
+fn channels(
+    cx: &Ctx,
+    field: &str,
+    v: Option<Vec<String>>,
+    default: &[&str],
+) -> Result<Vec<String>, ConfigError> {
+    let v = v.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+    if v.is_empty() {
+        return Err(cx.err(
+            field,
+            "name at least one channel, or nothing could ever be approved",
+        ));
+    }
+    for c in &v {
+        if !super::CHANNELS.contains(&c.as_str()) {
+            return Err(cx.err(
+                field,
+                format!(
+                    "unknown channel `{c}`; channels are: {}",
+                    super::CHANNELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(v)
 }
 
 fn load_secret(

@@ -91,8 +91,10 @@ pub trait Action: Send + Sync + 'static {
     /// The tool's own parameters (`deny_unknown_fields`), without the common ones.
     type Params: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
-    /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive).
-    fn effect(_p: &Self::Params) -> Effect {
+    /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive;
+    /// a plan whose facts show it lowers capacity — fewer replicas, a smaller memory limit — is
+    /// destructive too). Never weaker than the tool's.
+    fn effect(_p: &Self::Params, _facts: &Facts) -> Effect {
         Self::META.effect
     }
 

@@ -67,12 +67,38 @@ pub struct ApprovalRecord {
     pub state: ApprovalState,
     /// Distinct approvers needed.
     pub approvals_required: u8,
-    /// Only an out-of-band decision counts (destructive actions).
+    /// A destructive plan: the approver types the target back.
     pub out_of_band_only: bool,
+    /// The channels whose decisions count for this record (`client`, `terminal`), by policy.
+    #[serde(default)]
+    pub channels: Vec<String>,
     pub decisions: Vec<DecisionRec>,
 }
 
 impl ApprovalRecord {
+    /// The channels whose decisions count (records from before channel policy: the client
+    /// and the terminal, or the terminal alone for destructive plans).
+    pub fn allowed(&self) -> Vec<String> {
+        if !self.channels.is_empty() {
+            return self.channels.clone();
+        }
+        if self.out_of_band_only {
+            vec!["terminal".into()]
+        } else {
+            vec!["client".into(), "terminal".into()]
+        }
+    }
+
+    /// Whether a decision delivered through `channel` (`terminal`, `elicitation`,
+    /// `input_required`) counts.
+    pub fn counts(&self, channel: &str) -> bool {
+        let kind = match channel {
+            "elicitation" | "input_required" => "client",
+            other => other,
+        };
+        self.allowed().iter().any(|c| c == kind)
+    }
+
     pub fn approvers(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self
             .decisions
@@ -112,6 +138,8 @@ pub struct NewRequest<'a> {
     pub confirm_text: String,
     pub ttl: Duration,
     pub approvals_required: u8,
+    /// Channels whose decisions count (policy for the plan's effect).
+    pub channels: Vec<String>,
 }
 
 impl ApprovalStore {
@@ -255,6 +283,7 @@ impl ApprovalStore {
             state: ApprovalState::Pending,
             approvals_required: req.approvals_required.max(1),
             out_of_band_only: req.effect == Effect::Destructive,
+            channels: req.channels,
             decisions: Vec::new(),
         };
         self.save(&r)?;
@@ -298,9 +327,11 @@ impl ApprovalStore {
         if r.state != ApprovalState::Pending {
             return Err(format!("{id} is {:?}, not pending", r.state).to_lowercase());
         }
-        if d.channel != "terminal" && r.out_of_band_only && d.approved {
+        if d.approved && !r.counts(&d.channel) {
             return Err(format!(
-                "{id} is destructive: only an operator at a terminal can approve it"
+                "{id}: a decision through `{}` does not count for this plan (policy allows: {})",
+                d.channel,
+                r.allowed().join(", ")
             ));
         }
         if d.approved && r.approvers().contains(&d.approver.as_str()) {
@@ -411,6 +442,7 @@ mod tests {
             confirm_text: "mcp-02".into(),
             ttl: Duration::from_secs(60),
             approvals_required: 1,
+            channels: Vec::new(),
         }
     }
 

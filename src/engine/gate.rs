@@ -305,6 +305,12 @@ async fn obtain(
     }
 
     let ttl = ctx.config.approval.ttl;
+    let ch = &ctx.config.approval.channels;
+    let channels = match effect {
+        Effect::Destructive => &ch.destructive,
+        Effect::Notify => &ch.notify,
+        _ => &ch.change,
+    };
     let required = if effect == Effect::Destructive {
         ctx.config.approval.destructive_approvers
     } else {
@@ -323,6 +329,7 @@ async fn obtain(
             confirm_text: confirm.into(),
             ttl,
             approvals_required: required,
+            channels: channels.clone(),
         })
         .map_err(io)?;
     if created {
@@ -330,8 +337,9 @@ async fn obtain(
     }
     let message = prompt(&rec, health);
 
-    // The session's own client may decide change/notify actions, never destructive ones.
-    if effect != Effect::Destructive {
+    // The session's own client decides only where policy lets it (by default change and
+    // notify, never destructive).
+    if channels.iter().any(|c| c == "client") {
         if call.input_required.is_some() {
             return Ok(Obtained::Ask(Outcome::InputRequired {
                 request_state: store.seal(&rec.id),
@@ -372,7 +380,9 @@ fn what_changed(approved: &[String], now: &[String]) -> String {
             let (a, b) = (approved.get(i), now.get(i));
             (a != b).then(|| {
                 let show = |l: Option<&String>| {
-                    l.map_or("(nothing)".to_string(), |l| format!("\"{}\"", crate::screen::escape(l)))
+                    l.map_or("(nothing)".to_string(), |l| {
+                        format!("\"{}\"", crate::screen::escape(l))
+                    })
                 };
                 format!("approved: {}, now: {}", show(a), show(b))
             })

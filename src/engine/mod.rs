@@ -132,6 +132,41 @@ impl Engine {
         }
     }
 
+    /// Every name in `[policy]` must be a tool of this engine or a toolset: a typo would
+    /// silently leave a tool on its default rule. (Builds the registry only when tools are
+    /// named, so start-up stays fast otherwise.)
+    pub fn check_policy(&self) -> Result<(), crate::config::ConfigError> {
+        let p = &self.ctx.config.policy;
+        let err = |field: String, message: String| crate::config::ConfigError {
+            file: self.ctx.config.source.clone(),
+            field,
+            message,
+        };
+        for name in p.toolsets.keys() {
+            if !Toolset::ALL.iter().any(|t| t.name() == name) {
+                let known: Vec<&str> = Toolset::ALL.iter().map(|t| t.name()).collect();
+                return Err(err(
+                    format!("policy.toolsets.{name}"),
+                    format!("no such toolset; toolsets are: {}", known.join(", ")),
+                ));
+            }
+        }
+        if p.tools.is_empty() {
+            return Ok(());
+        }
+        let all = (self.registry)();
+        for name in p.tools.keys() {
+            if !all.iter().any(|t| t.meta.name == name) {
+                let near: Vec<&str> = all.iter().map(|t| t.meta.name).collect();
+                return Err(err(
+                    format!("policy.tools.{name}"),
+                    format!("no such tool; tools are: {}", near.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn ctx(&self) -> &Arc<Ctx> {
         &self.ctx
     }

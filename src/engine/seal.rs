@@ -140,7 +140,6 @@ pub async fn seal<A: Action>(
     // error than a missing common one.
     let params: A::Params = args::parse(raw)?;
     let common = common::<A>(ctx, own)?;
-    let effect = A::effect(&params).max(meta.effect);
 
     let max = ctx.config.limits.max_hosts_per_call;
     if A::hosts_at_once(&common, &params) > max {
@@ -153,6 +152,7 @@ pub async fn seal<A: Action>(
         ));
     }
     let facts = read_facts(ctx, A::facts(ctx, &common, &params)?).await;
+    let effect = A::effect(&params, &facts).max(meta.effect);
     let draft = A::plan(ctx, &common, &params, &facts)?;
     for t in &draft.targets {
         if let Some(s) = &t.service

@@ -50,6 +50,19 @@ pub enum Toolset {
 }
 
 impl Toolset {
+    pub const ALL: [Toolset; 10] = [
+        Toolset::Assess,
+        Toolset::Metrics,
+        Toolset::Logs,
+        Toolset::Verify,
+        Toolset::Remediate,
+        Toolset::Database,
+        Toolset::Loadbalancer,
+        Toolset::Notify,
+        Toolset::Incident,
+        Toolset::Prevent,
+    ];
+
     /// The name used in configuration (`[policy] toolsets`), as serde writes it.
     pub fn name(self) -> &'static str {
         match self {

@@ -141,6 +141,17 @@ impl Action for UpdateHealthCheck {
     const HOSTS: bool = false;
     type Params = Params;
 
+    /// A new path can fail every target at once (a path the service does not serve takes the
+    /// whole group out of service): destructive. Interval and timeout alone are a change.
+    fn effect(p: &Params, facts: &Facts) -> Effect {
+        let now: Result<Now, _> = facts.typed("health check");
+        match (&p.path, now) {
+            (None, _) => Effect::Change,
+            (Some(path), Ok(n)) if n.path.as_ref() == Some(path) => Effect::Change,
+            _ => Effect::Destructive,
+        }
+    }
+
     fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
         let aws = cli::aws(ctx)?;
         validate(p)?;

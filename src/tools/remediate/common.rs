@@ -50,8 +50,19 @@ pub fn confirm_text(hosts: &[Host]) -> String {
         .join(",")
 }
 
-/// Every target host must run the service.
+/// Every target host must run the service. A Swarm-managed service is not acted on per host:
+/// a "restart" there updates the whole swarm service, and a stop scales it to 0.
 pub fn hosts_running(ctx: &Ctx, hosts: &[Name], svc: &Service) -> Result<Vec<Host>, ToolError> {
+    if svc.manager == crate::config::Manager::Docker {
+        return Err(ToolError::invalid(
+            "service",
+            format!(
+                "`{}` is a Docker Swarm service: a per-host restart would restart every task of \
+                 it; use scale_service, set_memory_limit or rollback_deployment",
+                svc.name
+            ),
+        ));
+    }
     hosts
         .iter()
         .enumerate()

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common;
-use crate::config::{Host, Service};
+use crate::config::{Host, Manager, Service};
 use crate::engine::plan::{At, Step};
 use crate::engine::runner::RunOutcome;
 use crate::engine::{
@@ -73,8 +73,18 @@ fn clean_tmp(h: &Host, pattern: &str) -> Step {
     )
 }
 
+/// The mode as it really acts: supervisor has no reload of one program (its "reload" is a
+/// restart), so there a reload is planned as the restart it is, with the restart's guard.
+fn honest(svc: &Service, mode: Mode) -> Mode {
+    match (mode, svc.manager) {
+        (Mode::Reload, Manager::Supervisor) => Mode::Restart,
+        (m, _) => m,
+    }
+}
+
 /// The steps for one host, in order.
 pub(super) fn host_steps(ctx: &Ctx, h: &Host, svc: &Service, mode: Mode, clean: bool) -> Vec<Step> {
+    let mode = honest(svc, mode);
     let mut steps = Vec::new();
     if mode != Mode::Reload {
         steps.extend(common::last_healthy_guard(ctx, h, svc));
@@ -116,7 +126,7 @@ impl Action for RestartService {
     };
     type Params = Params;
 
-    fn effect(p: &Params) -> Effect {
+    fn effect(p: &Params, _f: &Facts) -> Effect {
         if p.mode == Mode::StopStart {
             Effect::Destructive
         } else {
@@ -137,8 +147,16 @@ impl Action for RestartService {
             .iter()
             .map(|h| common::stage(h, host_steps(ctx, h, &svc, p.mode, p.clean_tmp)))
             .collect();
+        let mut notes = Vec::new();
+        if honest(&svc, p.mode) != p.mode {
+            notes.push(format!(
+                "{} is managed by supervisor, which cannot reload one program: this is a restart",
+                svc.name
+            ));
+        }
         Ok(Draft {
             stages,
+            notes,
             targets: common::targets(&hosts, &svc),
             confirm_text: common::confirm_text(&hosts),
             ..Draft::default()

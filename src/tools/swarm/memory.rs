@@ -85,6 +85,20 @@ impl Action for SetMemoryLimit {
     const HOSTS: bool = false;
     type Params = Params;
 
+    /// A smaller limit than the one in force (or a first limit where there was none) can kill
+    /// tasks that fit today: destructive.
+    fn effect(p: &Params, facts: &Facts) -> Effect {
+        let now = facts
+            .typed::<cli::Now>(&cli::fact_name(p.service.as_str()))
+            .map(|n| n.memory_limit_bytes);
+        match (limit_bytes(&p.limit), now) {
+            (Ok(want), Ok(now)) if want != 0 && (now == 0 || want < now) => Effect::Destructive,
+            (Ok(_), Ok(_)) => Effect::Change,
+            // Unknown: the stronger one.
+            _ => Effect::Destructive,
+        }
+    }
+
     fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
         let sw = cli::swarm(ctx)?;
         let service = cli::service(sw, &p.service)?;
@@ -134,7 +148,10 @@ impl Action for SetMemoryLimit {
                 tool: "set_memory_limit".into(),
                 arguments: json!({
                     "service": service,
-                    "limit": format!("{}b", now.memory_limit_bytes).replace("0b", "0"),
+                    "limit": match now.memory_limit_bytes {
+                        0 => "0".to_string(),
+                        b => format!("{b}b"),
+                    },
                     "reason": "undo the memory limit",
                 }),
             }],

@@ -82,10 +82,17 @@ impl Action for ScaleService {
     const HOSTS: bool = false;
     type Params = Params;
 
-    fn effect(p: &Params) -> Effect {
-        match p.direction {
-            Direction::Up => Effect::Change,
-            Direction::Down => Effect::Destructive,
+    /// `down`, or fewer replicas than the count read now, is destructive.
+    fn effect(p: &Params, facts: &Facts) -> Effect {
+        let fewer = facts
+            .typed::<cli::Now>(&cli::fact_name(p.service.as_str()))
+            .ok()
+            .and_then(|n| n.replicas)
+            .is_some_and(|now| u64::from(p.replicas) < now);
+        if p.direction == Direction::Down || fewer {
+            Effect::Destructive
+        } else {
+            Effect::Change
         }
     }
 
@@ -200,10 +207,14 @@ mod tests {
         assert!(e.message.contains("direction: down"), "{e}");
         assert!(agrees(&p(2, Direction::Down), "web", 3).is_ok());
         assert!(agrees(&p(3, Direction::Down), "web", 3).is_err());
+        let none = Facts::default();
         assert_eq!(
-            ScaleService::effect(&p(2, Direction::Down)),
+            ScaleService::effect(&p(2, Direction::Down), &none),
             Effect::Destructive
         );
-        assert_eq!(ScaleService::effect(&p(6, Direction::Up)), Effect::Change);
+        assert_eq!(
+            ScaleService::effect(&p(6, Direction::Up), &none),
+            Effect::Change
+        );
     }
 }
