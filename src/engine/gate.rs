@@ -135,7 +135,7 @@ async fn approve_and_run<A: Action>(
         )
         .await?
         {
-            Obtained::Approved(r) => Some(r),
+            Obtained::Approved(r) => Some(*r),
             Obtained::Ask(outcome) => return Ok(outcome),
         },
     };
@@ -227,7 +227,7 @@ fn finish(out: ActionResult, summary: String, failed: bool) -> ToolOutput {
 }
 
 enum Obtained {
-    Approved(ApprovalRecord),
+    Approved(Box<ApprovalRecord>),
     Ask(Outcome),
 }
 
@@ -265,7 +265,7 @@ async fn obtain(
         .take_approved(&plan.digest, &call.principal)
         .map_err(io)?
     {
-        return Ok(Obtained::Approved(r));
+        return Ok(Obtained::Approved(Box::new(r)));
     }
 
     // A 2026-07-28 retry carrying the client's answer.
@@ -301,7 +301,7 @@ async fn obtain(
         }
         return settle(ctx, plan, &call.principal, &r.id)
             .await
-            .map(Obtained::Approved);
+            .map(|r| Obtained::Approved(Box::new(r)));
     }
 
     let ttl = ctx.config.approval.ttl;
@@ -363,13 +363,13 @@ async fn obtain(
             }
             return settle(ctx, plan, &call.principal, &rec.id)
                 .await
-                .map(Obtained::Approved);
+                .map(|r| Obtained::Approved(Box::new(r)));
         }
     }
     wait_decided(ctx, call, &rec.id, ctx.config.approval.wait).await;
     settle(ctx, plan, &call.principal, &rec.id)
         .await
-        .map(Obtained::Approved)
+        .map(|r| Obtained::Approved(Box::new(r)))
 }
 
 /// The first plan line that differs: `approved: "…", now: "…"`.
