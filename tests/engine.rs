@@ -380,6 +380,7 @@ fn sample(tool: &str) -> Option<Value> {
         "update_health_check" => json!({"interval_seconds": 10, "timeout_seconds": 5}),
         "drain_instance" => json!({"hosts": ["mcp-02"]}),
         "restore_instance" => json!({"hosts": ["mcp-03"]}),
+        "run_command" => json!({"hosts": ["mcp-01"], "argv": ["touch", "/var/tmp/marker"]}),
         _ => return None,
     })
 }
@@ -968,4 +969,72 @@ async fn policy_decides_which_channels_count() {
         )
         .unwrap_err();
     assert!(e.contains("does not count"), "{e}");
+}
+
+/// `run_command`: an allowlisted read runs at once (audited, its output returned); anything
+/// else is a change that waits for approval; argv words are checked like any text.
+#[tokio::test]
+async fn run_command_reads_at_once_and_asks_for_anything_else() {
+    let b = bench("");
+    b.rec.on_run(|c| {
+        (c.argv == ["cat", "/proc/loadavg"]).then(|| Ok(output(0, "0.42 0.30 0.20 1/99 1234\n")))
+    });
+    let v = call(
+        &b,
+        "run_command",
+        json!({"hosts": ["mcp-01", "mcp-02"], "argv": ["cat", "/proc/loadavg"], "reason": "load?"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["status"], "done");
+    assert_eq!(
+        v["result"]["stages"][1]["steps"][0]["output"],
+        "0.42 0.30 0.20 1/99 1234\n"
+    );
+    let log = std::fs::read_to_string(b.state.join("audit.jsonl")).unwrap();
+    assert!(
+        log.contains("\"tool\":\"run_command\""),
+        "audited like every action"
+    );
+    let e = call(
+        &b,
+        "run_command",
+        json!({"hosts": ["mcp-01"], "argv": ["systemctl", "restart", "nginx"], "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "{e}");
+    let e = call(
+        &b,
+        "run_command",
+        json!({"hosts": ["mcp-01"], "argv": ["cat", "/proc/loadavg"], "sudo": true, "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.refusal.map(|r| r.code()),
+        Some("pending"),
+        "sudo is never a read: {e}"
+    );
+    for (argv, field) in [
+        (json!(["rm;", "x"]), "argv[0]"),
+        (json!(["cat", "a\nb"]), "argv[1]"),
+        (json!([]), "argv"),
+    ] {
+        let e = call(
+            &b,
+            "run_command",
+            json!({"hosts": ["mcp-01"], "argv": argv, "reason": "x"}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+    }
+    let restarts = b
+        .rec
+        .commands()
+        .iter()
+        .filter(|c| c.argv.contains(&"restart".to_string()))
+        .count();
+    assert_eq!(restarts, 0, "nothing unapproved ran");
 }

@@ -296,14 +296,17 @@ async fn update_health_check_changes_the_interval_and_bad_values_change_nothing(
     .await;
     common::assert_invalid(&r, "timeout_seconds");
 
-    // P0 option B: the path too.
-    let r = call(
-        &client,
-        "update_health_check",
-        json!({"interval_seconds": 15, "timeout_seconds": 4, "path": "/healthz", "reason": "r"}),
-    )
-    .await;
-    done(&r);
+    // P0 option B: the path too. A new path can fail every target at once: destructive, so
+    // the `allow` policy does not apply; an operator approves, typing the target group.
+    let args =
+        json!({"interval_seconds": 15, "timeout_seconds": 4, "path": "/healthz", "reason": "r"});
+    let r = call(&client, "update_health_check", args.clone()).await;
+    refused(&r, "pending");
+    assert!(text(&r).contains("typing the target back"), "{}", text(&r));
+    let id = approval_id(&text(&r));
+    let (ok, out) = in_terminal(&cfg, &["approve", &id], "cctelegram-tg\n");
+    assert!(ok, "{out}");
+    done(&call(&client, "update_health_check", args).await);
     assert_eq!(lab.health_check(), (15, 4, "/healthz".into()));
     client.cancel().await.unwrap();
     lab.reset();

@@ -3,6 +3,7 @@
 //! names the file and the field.
 
 mod aws;
+mod commands;
 mod raw;
 mod resolve;
 mod secrets;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use aws::{Aws, AwsCredentials, RawAws};
+pub use commands::{Commands, DEFAULT_READ_ONLY, RawCommands};
 pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
 pub use swarm::{RawSwarm, Swarm};
@@ -60,6 +62,8 @@ pub struct Config {
     pub swarm: Option<Swarm>,
     /// The AWS target group of the `loadbalancer` tools, when configured.
     pub aws: Option<Aws>,
+    /// What `run_command` runs without approval.
+    pub commands: Commands,
 }
 
 /// The database the `database` tools connect to.

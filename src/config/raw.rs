@@ -51,6 +51,9 @@ pub struct RawConfig {
     /// The AWS ELBv2 target group the `loadbalancer` tools read and change (through the `aws`
     /// CLI).
     pub aws: Option<super::RawAws>,
+    /// `run_command`'s read-only allowlist.
+    #[serde(default)]
+    pub commands: super::RawCommands,
 }
 
 /// The database the `database` tools connect to (from this server, over TCP).

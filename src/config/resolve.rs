@@ -44,7 +44,7 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
     let server = ServerSettings {
         state_dir: match raw.server.state_dir {
             Some(d) => absolute(&cx, "server.state_dir", &d)?,
-            None => default_state_dir(),
+            None => default_state_dir(&cx)?,
         },
         command_timeout: cx.secs(
             "server.command_timeout_secs",
@@ -278,6 +278,7 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         database,
         swarm: super::swarm::resolve(raw.swarm, file)?,
         aws,
+        commands: super::commands::resolve(raw.commands, file)?,
     })
 }
 
@@ -498,9 +499,9 @@ fn load_secret(
     s: &RawSecret,
 ) -> Result<Result<String, String>, ConfigError> {
     Ok(match (&s.env, &s.file) {
-        (Some(var), None) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
+        (Some(var), None) => std::env::var(var)
+            .map(|v| v.trim().to_string())
+            .map_err(|_| format!("environment variable {var} is not set")),
         (None, Some(path)) => std::fs::read_to_string(path)
             .map(|v| v.trim().to_string())
             .map_err(|e| format!("cannot read {path}: {e}")),
@@ -536,12 +537,17 @@ fn absolute(cx: &Ctx, field: &str, v: &str) -> Result<PathBuf, ConfigError> {
     Ok(PathBuf::from(v))
 }
 
-fn default_state_dir() -> PathBuf {
+/// `$XDG_STATE_HOME/runbook-mcp`, else `~/.local/state/runbook-mcp` — never a shared
+/// directory like `/tmp`, where another user could make it first.
+fn default_state_dir(cx: &Ctx) -> Result<PathBuf, ConfigError> {
     if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("runbook-mcp");
+        return Ok(PathBuf::from(d).join("runbook-mcp"));
     }
     match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local/state/runbook-mcp"),
-        None => std::env::temp_dir().join("runbook-mcp"),
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/runbook-mcp")),
+        None => Err(cx.err(
+            "server.state_dir",
+            "neither XDG_STATE_HOME nor HOME is set: set state_dir to a directory of this account",
+        )),
     }
 }

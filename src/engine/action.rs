@@ -88,13 +88,16 @@ pub trait Action: Send + Sync + 'static {
     /// False for actions on something other than inventory hosts (a Swarm service, the
     /// database over its URL): they take no `hosts`.
     const HOSTS: bool = true;
+    /// True when a call's effect may be weaker than the tool's (`run_command`: a read when the
+    /// configuration's allowlist says so). Every other action is at least its tool's effect.
+    const EFFECT_PER_CALL: bool = false;
     /// The tool's own parameters (`deny_unknown_fields`), without the common ones.
     type Params: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
     /// A stronger effect for this call than the tool's own (e.g. `stop_start` is destructive;
     /// a plan whose facts show it lowers capacity — fewer replicas, a smaller memory limit — is
     /// destructive too). Never weaker than the tool's.
-    fn effect(_p: &Self::Params, _facts: &Facts) -> Effect {
+    fn effect(_ctx: &Ctx, _p: &Self::Params, _facts: &Facts) -> Effect {
         Self::META.effect
     }
 

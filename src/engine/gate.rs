@@ -20,7 +20,12 @@ use crate::config::Rule;
 
 /// The policy rule for a tool: its own, else its toolset's, else by effect.
 pub fn rule_for(ctx: &Ctx, meta: &ToolMeta) -> Rule {
-    let (name, toolset, effect) = (meta.name, meta.toolset.name(), meta.effect);
+    rule_for_call(ctx, meta, meta.effect)
+}
+
+/// The rule for one call of the tool, whose effect may differ from the tool's.
+fn rule_for_call(ctx: &Ctx, meta: &ToolMeta, effect: Effect) -> Rule {
+    let (name, toolset) = (meta.name, meta.toolset.name());
     let p = &ctx.config.policy;
     let rule = p
         .tools
@@ -41,7 +46,7 @@ pub async fn run<A: Action>(
 ) -> Result<Outcome, ToolError> {
     let meta = A::META;
     let sealed = seal::seal::<A>(&ctx, raw).await?;
-    let mut rule = rule_for(&ctx, &meta);
+    let mut rule = rule_for_call(&ctx, &meta, sealed.effect);
     // A call that escalates to destructive is never `allow`.
     if sealed.effect == Effect::Destructive && rule == Rule::Allow {
         rule = Rule::Approve;

@@ -118,12 +118,18 @@ pub fn ring(r: &ApprovalRecord) {
     // Plain stderr, whatever the log level: this line is for the operator.
     eprintln!("runbook-mcp: {line}");
     if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-        let _ = std::process::Command::new("notify-send")
+        let child = std::process::Command::new("notify-send")
             .arg("runbook-mcp: approval needed")
             .arg(format!("{} {}", r.id, r.tool))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
+        // Reaped, not left a zombie for the server's lifetime.
+        if let Ok(mut c) = child {
+            std::thread::spawn(move || {
+                let _ = c.wait();
+            });
+        }
     }
 }

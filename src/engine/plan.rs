@@ -88,6 +88,9 @@ pub struct Command {
     /// Longer than the server's command timeout (a database restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
+    /// Keep what it prints (the first 8 KiB) in the outcome (`run_command`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub output: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -102,6 +105,7 @@ impl Command {
             sudo,
             env: Vec::new(),
             timeout_secs: None,
+            output: false,
         }
     }
 

@@ -43,6 +43,9 @@ pub struct StepOutcome {
     /// What was seen: error output, a probe's reading, notices.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What a command printed, when its plan keeps it (first 8 KiB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     #[schemars(range(min = 0))]
     pub ms: u64,
 }
@@ -345,6 +348,7 @@ fn outcome(
         status,
         exit_code,
         detail,
+        output: None,
         ms,
     }
 }
@@ -356,6 +360,10 @@ async fn command(cx: &Cx<'_>, c: &Command, out: &mut StageOutcome) -> bool {
     let started = Instant::now();
     let res = cx.exec.run(&c).await;
     let ms = started.elapsed().as_millis() as u64;
+    let kept = match (&res, c.output) {
+        (Ok(o), true) => Some(o.stdout.chars().take(8192).collect::<String>()),
+        _ => None,
+    };
     let (status, code, detail) = match res {
         Ok(o) if o.success() => (StepStatus::Ok, o.exit_code, String::new()),
         Ok(o) => (StepStatus::Failed, o.exit_code, first_lines(&o.stderr, 3)),
@@ -365,7 +373,9 @@ async fn command(cx: &Cx<'_>, c: &Command, out: &mut StageOutcome) -> bool {
         Err(e) => (StepStatus::Failed, None, e.to_string()),
     };
     let ok = status == StepStatus::Ok;
-    out.steps.push(outcome(line, status, code, detail, ms));
+    let mut o = outcome(line, status, code, detail, ms);
+    o.output = kept;
+    out.steps.push(o);
     ok
 }
 

@@ -152,7 +152,12 @@ pub async fn seal<A: Action>(
         ));
     }
     let facts = read_facts(ctx, A::facts(ctx, &common, &params)?).await;
-    let effect = A::effect(&params, &facts).max(meta.effect);
+    let effect = A::effect(ctx, &params, &facts);
+    let effect = if A::EFFECT_PER_CALL {
+        effect
+    } else {
+        effect.max(meta.effect)
+    };
     let draft = A::plan(ctx, &common, &params, &facts)?;
     for t in &draft.targets {
         if let Some(s) = &t.service

@@ -97,7 +97,7 @@ impl HttpClient {
         };
         match tokio::time::timeout(req.timeout, work).await {
             Err(_) => Err(ExecError::TimedOut(req.timeout)),
-            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Err(e)) => Err(classify(e.without_url())),
             Ok(Ok((status, body, truncated))) => Ok(HttpReply {
                 status,
                 body: String::from_utf8_lossy(&body).into_owned(),
@@ -108,11 +108,12 @@ impl HttpClient {
     }
 }
 
-fn classify(e: &reqwest::Error) -> ExecError {
+/// The error without its URL: a URL may carry a secret (a bot token in the path).
+fn classify(e: reqwest::Error) -> ExecError {
     // reqwest's Display of a connect error hides the cause ("error sending request"); walk the
     // source chain so "connection refused" reaches the reader.
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         msg = format!("{msg}: {s}");
         src = s.source();

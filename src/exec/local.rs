@@ -22,6 +22,14 @@ impl LocalExec {
             .ok_or_else(|| ExecError::Failed("empty command".into()))?;
         let started = Instant::now();
         let mut command = tokio::process::Command::new(prog);
+        // Only what a command needs: never the server's own environment, which may hold the
+        // secrets this server was given (`{ env = "…" }`).
+        command.env_clear();
+        for keep in ["PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME"] {
+            if let Some(v) = std::env::var_os(keep) {
+                command.env(keep, v);
+            }
+        }
         for name in &cmd.env.remove {
             command.env_remove(name);
         }

@@ -26,6 +26,7 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of_action::<remediate::AutoRecover>(),
         ToolDef::of_action::<remediate::ReloadNginx>(),
         ToolDef::of_action::<remediate::AdjustRateLimit>(),
+        ToolDef::of_action::<remediate::RunCommand>(),
         ToolDef::of_action::<swarm::RollbackDeployment>(),
         ToolDef::of_action::<swarm::ScaleService>(),
         ToolDef::of_action::<swarm::SetMemoryLimit>(),

@@ -143,7 +143,7 @@ impl Action for UpdateHealthCheck {
 
     /// A new path can fail every target at once (a path the service does not serve takes the
     /// whole group out of service): destructive. Interval and timeout alone are a change.
-    fn effect(p: &Params, facts: &Facts) -> Effect {
+    fn effect(_ctx: &Ctx, p: &Params, facts: &Facts) -> Effect {
         let now: Result<Now, _> = facts.typed("health check");
         match (&p.path, now) {
             (None, _) => Effect::Change,

@@ -3,6 +3,7 @@
 
 mod auto;
 mod bridge;
+mod command;
 pub(crate) mod common;
 mod nginx;
 mod restart;
@@ -10,6 +11,7 @@ mod rolling;
 
 pub use auto::AutoRecover;
 pub use bridge::RestartBridge;
+pub use command::RunCommand;
 pub use nginx::{AdjustRateLimit, ReloadNginx};
 pub use restart::RestartService;
 pub use rolling::RollingRestart;

@@ -126,7 +126,7 @@ impl Action for RestartService {
     };
     type Params = Params;
 
-    fn effect(p: &Params, _f: &Facts) -> Effect {
+    fn effect(_ctx: &Ctx, p: &Params, _f: &Facts) -> Effect {
         if p.mode == Mode::StopStart {
             Effect::Destructive
         } else {

@@ -87,7 +87,7 @@ impl Action for SetMemoryLimit {
 
     /// A smaller limit than the one in force (or a first limit where there was none) can kill
     /// tasks that fit today: destructive.
-    fn effect(p: &Params, facts: &Facts) -> Effect {
+    fn effect(_ctx: &Ctx, p: &Params, facts: &Facts) -> Effect {
         let now = facts
             .typed::<cli::Now>(&cli::fact_name(p.service.as_str()))
             .map(|n| n.memory_limit_bytes);
