@@ -207,7 +207,7 @@ impl Endpoint {
         while let Some(start) = url.find("{secret:") {
             let end = url[start..].find('}').ok_or("unclosed {secret:")? + start;
             let name = &url[start + 8..end];
-            let value = secrets.get(name)?.to_string();
+            let value = secrets::encode(secrets.get(name)?);
             url.replace_range(start..=end, &value);
         }
         Ok(url)

@@ -44,16 +44,37 @@ impl Secrets {
         self.values.values().flatten().cloned().collect()
     }
 
-    /// Replaces every secret value found in `text` by `****`.
+    /// Replaces every secret value found in `text` by `****`, in its plain and its
+    /// percent-encoded form (the form it takes in a URL).
     pub fn mask(&self, text: &str) -> String {
         let mut out = text.to_string();
         for v in self.values.values().flatten() {
-            if v.len() >= MIN_MASKED_LEN && out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), "****");
+            if v.len() < MIN_MASKED_LEN {
+                continue;
+            }
+            for form in [v.clone(), encode(v)] {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), "****");
+                }
             }
         }
         out
     }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters and `:` (a bot token's
+/// separator, allowed in a path): a secret in a URL template can never add a path segment, a
+/// query or a fragment.
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl fmt::Debug for Secrets {

@@ -123,6 +123,12 @@ fn endpoint_urls_take_secrets_by_placeholder() {
         "https://api.example/bot123:abc/getMe"
     );
     assert!(!ep.url.contains("abc"));
+    // A secret cannot add a path segment, a query or a fragment; its encoded form is masked.
+    std::fs::write(&f, "12/x?y#z w").unwrap();
+    let c = Config::parse(&text, "f").unwrap();
+    let url = c.diagnostics.endpoints[0].resolved_url(&c.secrets).unwrap();
+    assert_eq!(url, "https://api.example/bot12%2Fx%3Fy%23z%20w/getMe");
+    assert_eq!(c.secrets.mask(&url), "https://api.example/bot****/getMe");
 
     let e = err("[[diagnostics.endpoints]]\nname = \"t\"\nurl = \"https://x/{secret:nope}\"\n");
     assert_eq!(e.field, "diagnostics.endpoints[0].url");

@@ -210,7 +210,7 @@ pub(super) async fn read(s: &Session, limit: i64, started: Instant) -> Result<Ou
                 (t, e) => t.or(e),
             },
             runtime_secs: round1(r.get(6)),
-            query: r.get::<_, Option<String>>(7).unwrap_or_default(),
+            query: redact_literals(&r.get::<_, Option<String>>(7).unwrap_or_default()),
         })
         .collect();
     let tables: Vec<TableStats> = tables.iter().map(table_stats).collect();
@@ -303,9 +303,74 @@ fn human_bytes(n: i64) -> String {
     format!("{v:.1} TiB")
 }
 
+/// The query with every string literal (`'…'`, `E'…'`, dollar-quoted `$$…$$`/`$tag$…$tag$`)
+/// replaced by `'…'`: another session's SQL may carry a password (`ALTER ROLE … PASSWORD
+/// '…'`) or personal data; its shape is what diagnosis needs. (A query cut at 200 characters
+/// inside a literal loses the rest of it too.)
+pub fn redact_literals(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    let mut rest = q;
+    while let Some(i) = rest.find(['\'', '$']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with('\'') {
+            // '…' with '' as an escaped quote; an unclosed literal runs to the end.
+            let mut j = 1;
+            let b = tail.as_bytes();
+            loop {
+                match b.get(j) {
+                    None => break,
+                    Some(b'\'') if b.get(j + 1) == Some(&b'\'') => j += 2,
+                    Some(b'\'') => {
+                        j += 1;
+                        break;
+                    }
+                    Some(_) => j += 1,
+                }
+            }
+            out.push_str("'…'");
+            rest = &tail[j.min(tail.len())..];
+        } else {
+            // $tag$ … $tag$ (a tag of letters/digits/_), else a plain `$1` parameter.
+            let tag_end = tail[1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map(|e| e + 1);
+            match tag_end {
+                Some(e) if tail[e..].starts_with('$') && !tail[1..e].starts_with(|c: char| c.is_ascii_digit()) => {
+                    let tag = &tail[..=e];
+                    let body = &tail[tag.len()..];
+                    let close = body.find(tag).map_or(tail.len(), |k| tag.len() + k + tag.len());
+                    out.push_str("'…'");
+                    rest = &tail[close..];
+                }
+                _ => {
+                    out.push('$');
+                    rest = &tail[1..];
+                }
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_sessions_literals_never_leave_the_server() {
+        assert_eq!(
+            redact_literals("ALTER ROLE app PASSWORD 's3cr''et!'"),
+            "ALTER ROLE app PASSWORD '…'"
+        );
+        assert_eq!(
+            redact_literals("SELECT * FROM t WHERE a = $1 AND b = 'x' AND c = E'y'"),
+            "SELECT * FROM t WHERE a = $1 AND b = '…' AND c = E'…'"
+        );
+        assert_eq!(redact_literals("DO $f$ secret $f$; SELECT 1"), "DO '…'; SELECT 1");
+        assert_eq!(redact_literals("SELECT 'unclosed pass"), "SELECT '…'");
+        assert_eq!(redact_literals("SELECT 'é' , 1"), "SELECT '…' , 1");
+        assert_eq!(redact_literals("VACUUM"), "VACUUM");
+    }
 
     fn q(state: &str, secs: f64) -> Query {
         Query {
