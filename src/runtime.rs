@@ -111,8 +111,35 @@ impl Executor for Real {
     }
 }
 
+/// The state directory, made ready at start-up: created if missing, mode 0700 (its files
+/// grant approvals and its sockets command execution), owned by this account (one made by
+/// someone else could be read or swapped by them), and not a symbolic link.
+pub fn prepare_state_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("state directory {}: {e}", dir.display()))?;
+    let m = std::fs::symlink_metadata(dir)?;
+    if m.file_type().is_symlink() || !m.is_dir() {
+        anyhow::bail!(
+            "state directory {} is not a directory (a symbolic link?)",
+            dir.display()
+        );
+    }
+    let me = crate::engine::identity::ids().map(|i| i.euid);
+    if me.is_some_and(|u| u != m.uid()) {
+        anyhow::bail!(
+            "state directory {} belongs to uid {}, not to this account: refusing to keep approvals there",
+            dir.display(),
+            m.uid()
+        );
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
 /// The server's engine: the project's registry, acting on the real fleet.
 pub fn engine(config: Config, mode: Mode) -> anyhow::Result<Engine> {
+    prepare_state_dir(&config.server.state_dir)?;
     let config = Arc::new(config);
     let fleet = Fleet::new(&config)?;
     let http = HttpClient::new(config.server.output_cap)?;
@@ -129,4 +156,28 @@ pub fn engine(config: Config, mode: Mode) -> anyhow::Result<Engine> {
     );
     engine.check_policy()?;
     Ok(engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_state_dir_is_ours_and_private_from_the_start() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::prepare_state_dir(&state).unwrap();
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&state, &link).unwrap();
+        assert!(
+            super::prepare_state_dir(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
+    }
 }

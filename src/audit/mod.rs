@@ -17,6 +17,7 @@
 
 mod record;
 mod store;
+pub use store::LOCK_WAIT;
 mod verify;
 
 #[cfg(test)]

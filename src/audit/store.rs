@@ -109,10 +109,14 @@ pub(super) fn write_head(path: &Path, head: &Head) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
-/// Files of the audit log are readable by their owner only.
+/// Files of the audit log are readable by their owner only, and never opened through a
+/// symbolic link (one planted in the state directory would redirect the writes).
 pub(super) fn private(o: &mut OpenOptions) -> &mut OpenOptions {
-    o.mode(0o600)
+    o.mode(0o600).custom_flags(libc::O_NOFOLLOW)
 }
+
+/// The longest a state-directory lock is waited for.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A held lock on `audit.lock`. Each holder opens its own file description: `flock` locks
 /// belong to the description, so a shared one would let two threads of one process "hold"
@@ -121,12 +125,32 @@ pub(super) struct Locked(File);
 
 pub(super) fn lock(path: &Path, exclusive: bool) -> io::Result<Locked> {
     let f = private(OpenOptions::new().read(true).write(true).create(true)).open(path)?;
-    if exclusive {
-        f.lock()?;
-    } else {
-        f.lock_shared()?;
+    // Bounded: a holder that hangs costs a clear error, never a call that waits forever.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let got = if exclusive {
+            f.try_lock()
+        } else {
+            f.try_lock_shared()
+        };
+        match got {
+            Ok(()) => return Ok(Locked(f)),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{} is held by another process for over {} s",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
-    Ok(Locked(f))
 }
 
 impl Drop for Locked {

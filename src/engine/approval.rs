@@ -254,9 +254,22 @@ impl ApprovalStore {
         Ok(None)
     }
 
+    /// Removes records that can never matter again: decided or expired more than a day ago.
+    /// (They stay in the audit log.)
+    fn prune(&self, records: &[ApprovalRecord]) {
+        let day = 24 * 3600 * 1000;
+        for r in records {
+            let done = !matches!(r.state, ApprovalState::Pending | ApprovalState::Approved);
+            if done && now_ms().saturating_sub(r.expires_ms) > day {
+                let _ = fs::remove_file(self.path(&r.id));
+            }
+        }
+    }
+
     /// The open (pending) record for this digest and principal, or a new one.
     pub fn pending(&self, req: NewRequest<'_>) -> std::io::Result<(ApprovalRecord, bool)> {
         let _lock = lock(&self.dir)?;
+        self.prune(&self.all());
         for mut r in self.all() {
             self.expire(&mut r)?;
             if r.digest == req.digest
@@ -389,13 +402,30 @@ fn new_id() -> std::io::Result<String> {
 }
 
 fn lock(dir: &Path) -> std::io::Result<LockGuard> {
+    use std::os::unix::fs::OpenOptionsExt;
     let f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(dir.join(".lock"))?;
-    f.lock()?;
-    Ok(LockGuard(f))
+    // Bounded: a holder that hangs costs a clear error, never a call that waits forever.
+    let deadline = std::time::Instant::now() + crate::audit::LOCK_WAIT;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return Ok(LockGuard(f)),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the approval store is locked by another process for over 5 s",
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
 }
 
 /// Holds the store's lock until dropped.
@@ -415,6 +445,7 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     f.write_all(data)?;
     f.sync_all()

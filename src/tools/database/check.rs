@@ -332,12 +332,19 @@ pub fn redact_literals(q: &str) -> String {
             rest = &tail[j.min(tail.len())..];
         } else {
             // $tag$ … $tag$ (a tag of letters/digits/_), else a plain `$1` parameter.
-            let tag_end = tail[1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).map(|e| e + 1);
+            let tag_end = tail[1..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map(|e| e + 1);
             match tag_end {
-                Some(e) if tail[e..].starts_with('$') && !tail[1..e].starts_with(|c: char| c.is_ascii_digit()) => {
+                Some(e)
+                    if tail[e..].starts_with('$')
+                        && !tail[1..e].starts_with(|c: char| c.is_ascii_digit()) =>
+                {
                     let tag = &tail[..=e];
                     let body = &tail[tag.len()..];
-                    let close = body.find(tag).map_or(tail.len(), |k| tag.len() + k + tag.len());
+                    let close = body
+                        .find(tag)
+                        .map_or(tail.len(), |k| tag.len() + k + tag.len());
                     out.push_str("'…'");
                     rest = &tail[close..];
                 }
@@ -366,7 +373,10 @@ mod tests {
             redact_literals("SELECT * FROM t WHERE a = $1 AND b = 'x' AND c = E'y'"),
             "SELECT * FROM t WHERE a = $1 AND b = '…' AND c = E'…'"
         );
-        assert_eq!(redact_literals("DO $f$ secret $f$; SELECT 1"), "DO '…'; SELECT 1");
+        assert_eq!(
+            redact_literals("DO $f$ secret $f$; SELECT 1"),
+            "DO '…'; SELECT 1"
+        );
         assert_eq!(redact_literals("SELECT 'unclosed pass"), "SELECT '…'");
         assert_eq!(redact_literals("SELECT 'é' , 1"), "SELECT '…' , 1");
         assert_eq!(redact_literals("VACUUM"), "VACUUM");
