@@ -26,7 +26,12 @@ lab_config="${RUNBOOK_LAB_DIR:-/tmp/runbook-lab}/runbook-mcp.toml"
 trap 'lab/lab.sh stop 9>&-' EXIT
 lab/lab.sh start 9>&-
 status=0
-cargo test --no-fail-fast --features lab -- "$@" 9>&- || status=$?
+# Every line the suite prints, and every test's audit log and approval records, are kept for
+# the secrets scan at the end.
+out=target/test-output.log
+export RUNBOOK_TEST_AUDIT_COPY="$PWD/target/test-audit"
+rm -rf "$RUNBOOK_TEST_AUDIT_COPY"
+cargo test --no-fail-fast --features lab -- "$@" 9>&- 2>&1 | tee "$out" || status=$?
 
 # An independent client: the official Python MCP SDK (pinned) against the same lab.
 venv=target/pyclient
@@ -36,8 +41,12 @@ if ! cmp -s tests/clients/requirements.txt "$venv/requirements.txt"; then
     "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt
     cp tests/clients/requirements.txt "$venv/requirements.txt"
 fi
-"$venv/bin/python" tests/clients/python_check.py target/debug/runbook-mcp "$lab_config" || status=$?
-"$venv/bin/python" tests/clients/python_gate.py target/debug/runbook-mcp "$lab_config" || status=$?
+"$venv/bin/python" tests/clients/python_check.py target/debug/runbook-mcp "$lab_config" 2>&1 | tee -a "$out" || status=$?
+"$venv/bin/python" tests/clients/python_gate.py target/debug/runbook-mcp "$lab_config" 2>&1 | tee -a "$out" || status=$?
+
+# No secret value of the lab in any output, log or audit line the suite produced.
+scripts/secrets-scan.sh "$lab_dir/secrets" "$out" "$lab_dir"/state/audit.jsonl "$lab_dir"/state/approvals/*.json \
+    "$RUNBOOK_TEST_AUDIT_COPY"/* || status=$?
 
 [ "$status" = 0 ] || { echo "scripts/test.sh: FAILED" >&2; exit "$status"; }
 echo "scripts/test.sh: all tests passed in $(( $(date +%s) - t0 )) s"

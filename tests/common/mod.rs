@@ -131,9 +131,38 @@ pub fn host<'a>(v: &'a Value, name: &str) -> &'a Value {
 
 /// A copy of the lab config with its own (fresh) state directory and `extra` TOML appended —
 /// each gate test gets its own approvals and audit log.
-pub fn gate_config(extra: &str) -> (PathBuf, tempfile::TempDir) {
+/// A test's state directory. When dropped, its audit log is kept where
+/// `RUNBOOK_TEST_AUDIT_COPY` says (scripts/test.sh scans every kept log for secret values).
+pub struct StateDir(tempfile::TempDir);
+
+impl StateDir {
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let Some(dest) = std::env::var_os("RUNBOOK_TEST_AUDIT_COPY") else {
+            return;
+        };
+        let dest = PathBuf::from(dest);
+        let _ = std::fs::create_dir_all(&dest);
+        let name = self.0.path().file_name().unwrap_or_default().to_string_lossy().to_string();
+        for f in ["audit.jsonl"] {
+            let _ = std::fs::copy(self.0.path().join("state").join(f), dest.join(format!("{name}-{f}")));
+        }
+        if let Ok(d) = std::fs::read_dir(self.0.path().join("state/approvals")) {
+            for e in d.flatten() {
+                let _ = std::fs::copy(e.path(), dest.join(format!("{name}-{}", e.file_name().to_string_lossy())));
+            }
+        }
+    }
+}
+
+pub fn gate_config(extra: &str) -> (PathBuf, StateDir) {
     let base = std::fs::read_to_string(lab_config()).unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let state = StateDir(tempfile::tempdir().unwrap());
     let mut text: String = base
         .lines()
         .map(|l| {
