@@ -204,7 +204,8 @@ impl Engine {
         name: &str,
         args: Option<Map<String, Value>>,
     ) -> Result<ToolOutput, ToolError> {
-        match self.call_with(CallCtx::local("cli"), name, args).await? {
+        let me = identity::account(self.ctx.config.approval.service_account.as_deref());
+        match self.call_with(CallCtx::local(&me), name, args).await? {
             Outcome::Done(out) => Ok(out),
             Outcome::InputRequired { .. } => Err(ToolError::internal(
                 "client input required, but this caller has no channel",

@@ -148,13 +148,26 @@ impl Drop for StateDir {
         };
         let dest = PathBuf::from(dest);
         let _ = std::fs::create_dir_all(&dest);
-        let name = self.0.path().file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = self
+            .0
+            .path()
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .trim_start_matches('.')
+            .to_string();
         for f in ["audit.jsonl"] {
-            let _ = std::fs::copy(self.0.path().join("state").join(f), dest.join(format!("{name}-{f}")));
+            let _ = std::fs::copy(
+                self.0.path().join("state").join(f),
+                dest.join(format!("{name}-{f}")),
+            );
         }
         if let Ok(d) = std::fs::read_dir(self.0.path().join("state/approvals")) {
             for e in d.flatten() {
-                let _ = std::fs::copy(e.path(), dest.join(format!("{name}-{}", e.file_name().to_string_lossy())));
+                let _ = std::fs::copy(
+                    e.path(),
+                    dest.join(format!("{name}-{}", e.file_name().to_string_lossy())),
+                );
             }
         }
     }
