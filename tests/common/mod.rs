@@ -156,12 +156,10 @@ impl Drop for StateDir {
             .to_string_lossy()
             .trim_start_matches('.')
             .to_string();
-        for f in ["audit.jsonl"] {
-            let _ = std::fs::copy(
-                self.0.path().join("state").join(f),
-                dest.join(format!("{name}-{f}")),
-            );
-        }
+        let _ = std::fs::copy(
+            self.0.path().join("state/audit.jsonl"),
+            dest.join(format!("{name}-audit.jsonl")),
+        );
         if let Ok(d) = std::fs::read_dir(self.0.path().join("state/approvals")) {
             for e in d.flatten() {
                 let _ = std::fs::copy(
