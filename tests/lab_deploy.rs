@@ -18,65 +18,6 @@ const SVC: &str = "runbook-svc-test";
 const OP: &str = "oncall-test";
 const PW: &str = "correct horse battery 7";
 
-/// Runs `sh -c COMMAND` as USER with a new pseudo-terminal, the user's own, as its stdin,
-/// stdout and stderr (what `approve` checks). Under this test harness the terminal does not
-/// become the controlling one (seen with `script`, su and an explicit TIOCSCTTY alike), so sudo
-/// is told to read the password from the terminal on stdin (`-S`): the same person typing the
-/// same password into the same terminal.
-const PTY: &str = r#"
-import fcntl, os, pwd, sys, termios
-user, command = sys.argv[1], sys.argv[2]
-pw = pwd.getpwnam(user)
-master, slave = os.openpty()
-os.fchown(slave, pw.pw_uid, pw.pw_gid)  # the user's own terminal, as login would make it
-pid = os.fork()
-if pid == 0:
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 1)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    # Become the user (su -c would start a new session and lose this controlling terminal).
-    os.initgroups(user, pw.pw_gid)
-    os.setgid(pw.pw_gid)
-    os.setuid(pw.pw_uid)
-    env = {"PATH": "/usr/bin:/bin", "HOME": pw.pw_dir, "USER": user, "LOGNAME": user}
-    os.execve("/bin/sh", ["sh", "-c", command], env)
-os.close(slave)
-# copy our stdin to the terminal and the terminal to our stdout
-import select
-open_in = True
-while True:
-    fds = [master] + ([0] if open_in else [])
-    r, _, _ = select.select(fds, [], [], 0.1)
-    if master in r:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        os.write(1, data)
-    if 0 in r:
-        data = os.read(0, 4096)
-        if data:
-            os.write(master, data)
-        else:
-            open_in = False
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-        try:
-            while True:
-                data = os.read(master, 4096)
-                if not data:
-                    break
-                os.write(1, data)
-        except OSError:
-            pass
-        sys.exit(os.waitstatus_to_exitcode(status))
-_, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-
 struct Setup {
     dir: std::path::PathBuf,
     cfg: std::path::PathBuf,
@@ -173,7 +114,11 @@ fn pending(s: &Setup) -> String {
 }
 
 /// Runs `shell` as the operator in a pseudo-terminal, answering each prompt (a substring of
-/// the output) with its line, in order; returns (success, everything printed).
+/// the output) with its line, in order; returns (success, everything printed). Under this
+/// test harness the terminal does not become the command's *controlling* terminal (seen with
+/// `script`, su and an explicit TIOCSCTTY alike), so the tests tell sudo to read the password
+/// from the terminal on stdin (`sudo -S`): the same person typing the same password into the
+/// same terminal `approve` checks.
 fn as_operator(shell: &str, answers: &[(&str, &str)]) -> (bool, String) {
     let mut child = Command::new("script")
         .args([
