@@ -184,7 +184,17 @@ fn as_operator(shell: &str, answers: &[(&str, &str)]) -> (bool, String) {
 }
 
 fn record(s: &Setup, id: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(s.dir.join(format!("state/approvals/{id}.json"))).unwrap();
+    let file = std::fs::read_dir(s.dir.join("state/approvals"))
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{id}~"))
+        })
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(file).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

@@ -163,15 +163,35 @@ impl ApprovalStore {
         Ok(Self { dir, key })
     }
 
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
+    /// The records' file names: `ID~DIGEST12~ARGS12.json`, so the records of one plan (or one
+    /// call) are found from the directory listing without reading every record.
+    fn names(&self) -> Vec<Name> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| Name::parse(&e.file_name().to_string_lossy()))
+            .collect()
+    }
+
+    fn path(&self, id: &str) -> Option<PathBuf> {
+        self.names()
+            .into_iter()
+            .find(|n| n.id == id)
+            .map(|n| self.dir.join(n.file))
+    }
+
+    fn load_file(&self, file: &str) -> Option<ApprovalRecord> {
+        let text = fs::read_to_string(self.dir.join(file)).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     fn load(&self, id: &str) -> Option<ApprovalRecord> {
         if !valid_id(id) {
             return None;
         }
-        let text = fs::read_to_string(self.path(id)).ok()?;
+        let text = fs::read_to_string(self.path(id)?).ok()?;
         serde_json::from_str(&text).ok()
     }
 
@@ -179,22 +199,24 @@ impl ApprovalStore {
         let text = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
         let tmp = self.dir.join(format!(".{}.tmp", r.id));
         write_private(&tmp, &text)?;
-        fs::rename(tmp, self.path(&r.id))
+        let file = format!("{}~{}~{}.json", r.id, short(&r.digest), short(&r.args_key));
+        fs::rename(tmp, self.dir.join(file))
     }
 
-    fn all(&self) -> Vec<ApprovalRecord> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut v: Vec<ApprovalRecord> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                self.load(name.strip_suffix(".json")?)
-            })
+    /// The records whose names say they may match (`by` picks on the parsed name).
+    fn some(&self, by: impl Fn(&Name) -> bool) -> Vec<ApprovalRecord> {
+        let mut v: Vec<ApprovalRecord> = self
+            .names()
+            .into_iter()
+            .filter(|n| by(n))
+            .filter_map(|n| self.load_file(&n.file))
             .collect();
         v.sort_by_key(|r| r.created_ms);
         v
+    }
+
+    fn all(&self) -> Vec<ApprovalRecord> {
+        self.some(|_| true)
     }
 
     /// Marks pending records past their expiry as expired (under the lock).
@@ -216,7 +238,7 @@ impl ApprovalStore {
         principal: &str,
     ) -> std::io::Result<Option<ApprovalRecord>> {
         let _lock = lock(&self.dir)?;
-        for mut r in self.all() {
+        for mut r in self.some(|n| n.digest == short(digest)) {
             self.expire(&mut r)?;
             if r.digest == digest && r.principal == principal && r.state == ApprovalState::Approved
             {
@@ -238,7 +260,7 @@ impl ApprovalStore {
         digest: &str,
     ) -> std::io::Result<Option<ApprovalRecord>> {
         let _lock = lock(&self.dir)?;
-        for mut r in self.all() {
+        for mut r in self.some(|n| n.args == short(args_key)) {
             self.expire(&mut r)?;
             if !r.args_key.is_empty()
                 && r.args_key == args_key
@@ -260,8 +282,11 @@ impl ApprovalStore {
         let day = 24 * 3600 * 1000;
         for r in records {
             let done = !matches!(r.state, ApprovalState::Pending | ApprovalState::Approved);
-            if done && now_ms().saturating_sub(r.expires_ms) > day {
-                let _ = fs::remove_file(self.path(&r.id));
+            if done
+                && now_ms().saturating_sub(r.expires_ms) > day
+                && let Some(p) = self.path(&r.id)
+            {
+                let _ = fs::remove_file(p);
             }
         }
     }
@@ -269,8 +294,7 @@ impl ApprovalStore {
     /// The open (pending) record for this digest and principal, or a new one.
     pub fn pending(&self, req: NewRequest<'_>) -> std::io::Result<(ApprovalRecord, bool)> {
         let _lock = lock(&self.dir)?;
-        self.prune(&self.all());
-        for mut r in self.all() {
+        for mut r in self.some(|n| n.digest == short(req.digest)) {
             self.expire(&mut r)?;
             if r.digest == req.digest
                 && r.principal == req.principal
@@ -299,6 +323,8 @@ impl ApprovalStore {
             channels: req.channels,
             decisions: Vec::new(),
         };
+        // A new record is rare: the moment to forget old ones.
+        self.prune(&self.all());
         self.save(&r)?;
         Ok((r, true))
     }
@@ -437,6 +463,40 @@ impl Drop for LockGuard {
     }
 }
 
+/// A record's file name, parsed.
+struct Name {
+    file: String,
+    id: String,
+    digest: String,
+    args: String,
+}
+
+impl Name {
+    fn parse(file: &str) -> Option<Self> {
+        let stem = file.strip_suffix(".json")?;
+        let mut parts = stem.split('~');
+        let id = parts.next()?.to_string();
+        if !valid_id(&id) {
+            return None;
+        }
+        Some(Self {
+            file: file.into(),
+            id,
+            digest: parts.next().unwrap_or_default().into(),
+            args: parts.next().unwrap_or_default().into(),
+        })
+    }
+}
+
+/// The first 16 hex digits of a digest (`-` for none): enough to find its records.
+fn short(d: &str) -> String {
+    if d.is_empty() {
+        "-".into()
+    } else {
+        d.chars().take(16).collect()
+    }
+}
+
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -485,6 +545,31 @@ mod tests {
             at_ms: now_ms(),
             note: String::new(),
         }
+    }
+
+    #[test]
+    fn records_are_found_by_name_and_old_decided_ones_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ApprovalStore::open(dir.path()).unwrap();
+        let (old, _) = store.pending(req("d1", "alice", Effect::Change)).unwrap();
+        let mut r = store.get(&old.id).unwrap().unwrap();
+        r.state = ApprovalState::Declined;
+        r.expires_ms = 1;
+        store.save(&r).unwrap();
+        let names: Vec<String> = store.names().into_iter().map(|n| n.file).collect();
+        assert_eq!(
+            names,
+            vec![format!("{}~d1~-.json", old.id)],
+            "id, digest and call in the name"
+        );
+        let (new, created) = store.pending(req("d2", "alice", Effect::Change)).unwrap();
+        assert!(created);
+        assert!(
+            store.get(&old.id).unwrap().is_none(),
+            "decided more than a day ago: pruned"
+        );
+        assert_eq!(store.some(|n| n.digest == "d2").len(), 1);
+        assert!(store.get(&new.id).unwrap().is_some());
     }
 
     #[test]

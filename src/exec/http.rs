@@ -126,3 +126,20 @@ fn classify(e: reqwest::Error) -> ExecError {
         ExecError::Failed(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_never_carry_the_url_a_secret_may_be_in() {
+        let c = HttpClient::new(1024).unwrap();
+        let req = HttpRequest::get(
+            "http://127.0.0.1:1/bot123456:SECRET-TOKEN/getMe",
+            Duration::from_secs(2),
+        );
+        let e = c.send(&req).await.unwrap_err();
+        assert!(!e.to_string().contains("SECRET-TOKEN"), "{e}");
+        assert!(!e.to_string().contains("/bot"), "{e}");
+    }
+}

@@ -100,4 +100,29 @@ mod tests {
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
         assert!(!cmd.argv.iter().any(|a| a.contains("s3cr3t")));
     }
+
+    #[tokio::test]
+    async fn a_child_never_inherits_the_servers_environment() {
+        // SAFETY: a test-only variable no other test reads; set before the child is spawned.
+        unsafe { std::env::set_var("RUNBOOK_SERVER_ONLY_TOKEN", "from-the-server") };
+        let limits = Limits {
+            timeout: Duration::from_secs(5),
+            output_cap: 4096,
+        };
+        let out = LocalExec::new(false)
+            .run(&Cmd::new(["printenv", "RUNBOOK_SERVER_ONLY_TOKEN"]), limits)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.exit_code,
+            Some(1),
+            "not set in the child: {}",
+            out.stdout
+        );
+        let path = LocalExec::new(false)
+            .run(&Cmd::new(["printenv", "PATH"]), limits)
+            .await
+            .unwrap();
+        assert!(path.success(), "PATH is kept");
+    }
 }
