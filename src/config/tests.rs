@@ -87,6 +87,11 @@ fn secrets_load_by_value_and_mask() {
     assert_eq!(c.secrets.get("api").unwrap(), "s3cr3t-value");
     assert_eq!(c.secrets.mask("key=s3cr3t-value!"), "key=****!");
     assert!(!format!("{:?}", c.secrets).contains("s3cr3t"));
+    // From the environment too, trimmed: a newline from `export X=$(cat file)` is not part of it.
+    // SAFETY: a variable only this test reads, set before the config that reads it is parsed.
+    unsafe { std::env::set_var("RUNBOOK_TEST_ENV_SECRET", "  env-secret-1\n") };
+    let c = Config::parse("[secrets.e]\nenv = \"RUNBOOK_TEST_ENV_SECRET\"\n", "f").unwrap();
+    assert_eq!(c.secrets.get("e").unwrap(), "env-secret-1");
 }
 
 #[test]

@@ -548,6 +548,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_held_elsewhere_costs_a_bounded_wait_and_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ApprovalStore::open(dir.path()).unwrap();
+        let other = std::fs::File::open(store.dir.join(".lock")).unwrap();
+        other.lock().unwrap();
+        let started = std::time::Instant::now();
+        let e = store.list().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(started.elapsed() < crate::audit::LOCK_WAIT * 2);
+        drop(other);
+        assert!(store.list().is_ok());
+    }
+
+    #[test]
+    fn a_symlink_in_the_store_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_private(&link, b"record").is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
+    }
+
+    #[test]
     fn records_are_found_by_name_and_old_decided_ones_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let store = ApprovalStore::open(dir.path()).unwrap();
