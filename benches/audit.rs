@@ -21,6 +21,7 @@ fn main() {
                 principal: "bench@root".into(),
                 reason: Some("bench".into()),
                 incident_id: None,
+                plan: vec!["mcp-02 (ssh runbook@10.0.0.12:22): sudo systemctl restart cctelegram-mcp".into()],
             };
             let t = Instant::now();
             log.append(record).unwrap();

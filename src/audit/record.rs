@@ -23,6 +23,10 @@ pub enum Record {
         reason: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         incident_id: Option<String>,
+        /// The plan as the approver saw it: every step with where it runs, what changes, the
+        /// undo.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        plan: Vec<String>,
     },
     /// One decision on the approval record of a request.
     Decision {
@@ -105,8 +109,12 @@ impl Record {
                 principal,
                 reason,
                 incident_id,
+                plan,
             } => {
                 for s in [request_id, tool, principal] {
+                    m.text(s);
+                }
+                for s in plan.iter_mut() {
                     m.text(s);
                 }
                 for s in [plan_digest, reason, incident_id].into_iter().flatten() {

@@ -18,6 +18,9 @@ fn intent(request_id: &str, tool: &str) -> Record {
         principal: "alice".into(),
         reason: Some("502s on mcp-02".into()),
         incident_id: Some("INC-1".into()),
+        plan: vec![
+            "mcp-02 (ssh runbook@10.0.0.2:22): sudo systemctl restart cctelegram-mcp".into(),
+        ],
     }
 }
 
@@ -94,6 +97,7 @@ fn round_trip_masks_secret_values_everywhere() {
             principal: format!("p{token}"),
             reason: Some(format!("reason hunter22 {token}")),
             incident_id: Some(format!("i{token}")),
+            plan: vec![format!("mcp-02: run {token}")],
         })
         .unwrap(),
         log.append(Record::Decision {
@@ -139,9 +143,15 @@ fn round_trip_masks_secret_values_everywhere() {
         Record::Intent {
             principal,
             arguments,
+            plan,
             ..
         } => {
             assert_eq!(principal, "p****");
+            assert_eq!(
+                plan,
+                &vec!["mcp-02: run ****".to_string()],
+                "plan lines are masked too"
+            );
             assert_eq!(arguments["****"], "a key that is itself the secret");
         }
         other => panic!("{other:?}"),

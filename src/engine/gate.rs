@@ -249,13 +249,16 @@ async fn obtain(
     request_id: &str,
 ) -> Result<Obtained, ToolError> {
     let store = ctx.approvals()?;
-    let io = |e: std::io::Error| ToolError::internal(format!("approval store: {e}"));
     let args_key = plan.args_key();
+    let (principal, digest) = (call.principal.clone(), plan.digest.clone());
     // The same call, approved under another plan: the fleet or the configuration changed.
-    if let Some(old) = store
-        .supersede(&args_key, &call.principal, &plan.digest)
-        .map_err(io)?
-    {
+    let (s, k, p, d) = (
+        store.clone(),
+        args_key.clone(),
+        principal.clone(),
+        digest.clone(),
+    );
+    if let Some(old) = off(move || s.supersede(&k, &p, &d)).await? {
         return Err(ToolError::refused(
             Refusal::Stale,
             format!(
@@ -266,10 +269,8 @@ async fn obtain(
             ),
         ));
     }
-    if let Some(r) = store
-        .take_approved(&plan.digest, &call.principal)
-        .map_err(io)?
-    {
+    let (s, p, d) = (store.clone(), principal.clone(), digest.clone());
+    if let Some(r) = off(move || s.take_approved(&d, &p)).await? {
         return Ok(Obtained::Approved(Box::new(r)));
     }
 
@@ -283,9 +284,9 @@ async fn obtain(
                 "the requestState is not one this server issued.",
             )
         })?;
-        let r = store
-            .get(&id)
-            .map_err(io)?
+        let (s, i) = (store.clone(), id.clone());
+        let r = off(move || s.get(&i))
+            .await?
             .ok_or_else(|| ToolError::refused(Refusal::Denied, "unknown approval request."))?;
         if r.digest != plan.digest || r.principal != call.principal {
             return Err(ToolError::refused(
@@ -321,22 +322,32 @@ async fn obtain(
     } else {
         1
     };
-    let (rec, created) = store
-        .pending(NewRequest {
-            digest: &plan.digest,
+    let s = store.clone();
+    let (tool, reason, rid, lines, confirm, chans) = (
+        plan.tool.clone(),
+        reason.to_string(),
+        request_id.to_string(),
+        plan.review_lines(),
+        confirm.to_string(),
+        channels.clone(),
+    );
+    let (rec, created) = off(move || {
+        s.pending(NewRequest {
+            digest: &digest,
             args_key: &args_key,
-            tool: &plan.tool,
+            tool: &tool,
             effect,
-            principal: &call.principal,
-            reason,
-            request_id,
-            plan: plan.review_lines(),
-            confirm_text: confirm.into(),
+            principal: &principal,
+            reason: &reason,
+            request_id: &rid,
+            plan: lines,
+            confirm_text: confirm,
             ttl,
             approvals_required: required,
-            channels: channels.clone(),
+            channels: chans,
         })
-        .map_err(io)?;
+    })
+    .await?;
     if created {
         hooks::ring(&rec);
     }
@@ -395,6 +406,17 @@ fn what_changed(approved: &[String], now: &[String]) -> String {
         .unwrap_or_else(|| "the configuration it was made from changed".into())
 }
 
+/// Runs an approval-store operation off the async threads: it takes a file lock (waited for at
+/// most a few seconds) and may fsync.
+async fn off<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ToolError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ToolError::internal(format!("approval store: {e}")))?
+        .map_err(|e| ToolError::internal(format!("approval store: {e}")))
+}
+
 /// Records a client-channel answer on the record.
 async fn deliver(
     ctx: &Ctx,
@@ -419,7 +441,11 @@ async fn deliver(
         note: String::new(),
     };
     let waited = now_ms().saturating_sub(r.created_ms);
-    match store.decide(&r.id, d.clone(), refusal) {
+    let (s, id, dd) = (store.clone(), r.id.clone(), d.clone());
+    let decided = tokio::task::spawn_blocking(move || s.decide(&id, dd, refusal))
+        .await
+        .map_err(|e| ToolError::internal(format!("approval store: {e}")))?;
+    match decided {
         Ok(_) => hooks::decision(ctx, request_id, &r.id, &d, refusal, waited).await,
         // e.g. destructive via a client channel: not a decision; the terminal still can.
         Err(e) => tracing::info!(id = %r.id, "client answer not applied: {e}"),
@@ -435,13 +461,13 @@ async fn settle(
     id: &str,
 ) -> Result<ApprovalRecord, ToolError> {
     let store = ctx.approvals()?;
-    let io = |e: std::io::Error| ToolError::internal(format!("approval store: {e}"));
-    if let Some(r) = store.take_approved(&plan.digest, principal).map_err(io)? {
+    let (s, d, p) = (store.clone(), plan.digest.clone(), principal.to_string());
+    if let Some(r) = off(move || s.take_approved(&d, &p)).await? {
         return Ok(r);
     }
-    let r = store
-        .get(id)
-        .map_err(io)?
+    let (s, i) = (store.clone(), id.to_string());
+    let r = off(move || s.get(&i))
+        .await?
         .ok_or_else(|| ToolError::internal("approval record vanished"))?;
     let why = |who: &str| {
         r.decisions
@@ -520,7 +546,8 @@ async fn wait_decided(ctx: &Ctx, call: &CallCtx, id: &str, wait: Duration) {
             .await;
             next_progress += Duration::from_secs(5);
         }
-        match store.get(id) {
+        let (s, i) = (store.clone(), id.to_string());
+        match off(move || s.get(&i)).await {
             Ok(Some(r)) if r.state != ApprovalState::Pending => return,
             Ok(None) | Err(_) => return,
             _ => {}

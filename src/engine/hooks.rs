@@ -48,6 +48,7 @@ pub async fn intent(
         principal: principal.into(),
         reason: Some(reason.into()),
         incident_id: None,
+        plan: plan.review_lines(),
     };
     append(ctx, record).await.map_err(|e| {
         ToolError::internal(format!(
