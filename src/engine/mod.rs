@@ -5,6 +5,7 @@
 pub mod action;
 pub mod approval;
 pub mod args;
+mod ask;
 pub mod call;
 mod error;
 pub mod executor;
@@ -13,6 +14,7 @@ mod gate;
 pub mod guards;
 pub mod hooks;
 pub mod identity;
+mod outcome;
 pub mod plan;
 pub mod probe;
 pub mod runner;

@@ -111,6 +111,24 @@ impl Now {
     }
 }
 
+/// The facts every swarm plan reads: the service itself.
+pub fn facts(ctx: &Ctx, name: &Name) -> Result<Vec<(String, Fact)>, ToolError> {
+    let sw = swarm(ctx)?;
+    let service = service(sw, name)?;
+    Ok(vec![(fact_name(service), fact(sw, service))])
+}
+
+/// The approver's line about the service as read.
+pub fn preflight(
+    ctx: &Ctx,
+    name: &Name,
+    facts: &crate::engine::Facts,
+) -> Result<Vec<String>, ToolError> {
+    let service = service(swarm(ctx)?, name)?;
+    let now: Now = facts.typed(&fact_name(service))?;
+    Ok(vec![now.line(service)])
+}
+
 /// The fact name of `service`.
 pub fn fact_name(service: &str) -> String {
     format!("swarm service {service}")

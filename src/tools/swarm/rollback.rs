@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::cli;
-use crate::engine::plan::{Change, Check, Probe, Step, UndoCall};
+use crate::engine::plan::{Change, Check, Fact, Probe, Step, UndoCall};
 use crate::engine::runner::RunOutcome;
 use crate::engine::{
     Action, Common, Ctx, Draft, Effect, Facts, Name, ToolError, ToolMeta, Toolset,
@@ -44,14 +44,8 @@ impl Action for RollbackDeployment {
     const HOSTS: bool = false;
     type Params = Params;
 
-    fn facts(
-        ctx: &Ctx,
-        _c: &Common,
-        p: &Params,
-    ) -> Result<Vec<(String, crate::engine::plan::Fact)>, ToolError> {
-        let sw = cli::swarm(ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        Ok(vec![(cli::fact_name(service), cli::fact(sw, service))])
+    fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
+        cli::facts(ctx, &p.service)
     }
 
     fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
@@ -124,10 +118,7 @@ impl Action for RollbackDeployment {
         p: &Params,
         facts: &Facts,
     ) -> Result<Vec<String>, ToolError> {
-        let sw = cli::swarm(ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
-        Ok(vec![now.line(service)])
+        cli::preflight(ctx, &p.service, facts)
     }
 
     fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {

@@ -97,9 +97,7 @@ impl Action for ScaleService {
     }
 
     fn facts(ctx: &Ctx, _c: &Common, p: &Params) -> Result<Vec<(String, Fact)>, ToolError> {
-        let sw = cli::swarm(ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        Ok(vec![(cli::fact_name(service), cli::fact(sw, service))])
+        cli::facts(ctx, &p.service)
     }
 
     fn plan(ctx: &Ctx, _c: &Common, p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
@@ -171,10 +169,7 @@ impl Action for ScaleService {
         p: &Params,
         facts: &Facts,
     ) -> Result<Vec<String>, ToolError> {
-        let sw = cli::swarm(ctx)?;
-        let service = cli::service(sw, &p.service)?;
-        let now: cli::Now = facts.typed(&cli::fact_name(service))?;
-        Ok(vec![now.line(service)])
+        cli::preflight(ctx, &p.service, facts)
     }
 
     fn summary(_c: &Common, p: &Params, out: &RunOutcome) -> String {
