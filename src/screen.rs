@@ -14,9 +14,16 @@ fn forbidden(c: char) -> Option<&'static str> {
         | '\u{200F}'
         | '\u{202A}'..='\u{202E}'
         | '\u{2066}'..='\u{2069}' => Some("a bidi control"),
-        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}' => {
-            Some("a zero-width character")
-        }
+        '\u{200B}'..='\u{200D}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{FEFF}'
+        | '\u{180E}'
+        | '\u{00AD}'
+        | '\u{3164}'
+        | '\u{115F}'
+        | '\u{1160}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{E0000}'..='\u{E007F}' => Some("an invisible character"),
         _ => None,
     }
 }
@@ -36,7 +43,10 @@ pub fn check_text(v: &str) -> Result<(), String> {
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if forbidden(c).is_some() {
+        if c == '\\' {
+            // So a literal `\u{000A}` in the text never reads like an escaped line break.
+            out.push_str("\\\\");
+        } else if forbidden(c).is_some() {
             out.push_str(&format!("\\u{{{:04X}}}", c as u32));
         } else {
             out.push(c);
@@ -76,5 +86,19 @@ mod tests {
         assert!(check_text("disk 95% full on mcp-02 — é, ü, 日本").is_ok());
         assert_eq!(escape("x\x1b[8my"), "x\\u{001B}[8my");
         assert_eq!(escape("ok"), "ok");
+        assert_eq!(
+            escape(r"a\u{000A}b"),
+            r"a\\u{000A}b",
+            "a backslash is escaped too"
+        );
+        for hidden in [
+            "a\u{00AD}b",
+            "a\u{E0041}b",
+            "a\u{2062}b",
+            "a\u{FE0F}b",
+            "a\u{3164}b",
+        ] {
+            assert!(check_text(hidden).is_err(), "{hidden:?}");
+        }
     }
 }

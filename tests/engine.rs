@@ -40,6 +40,8 @@ struct Model {
     deploy_at_read: AtomicU64,
     /// mcp-01's app answers 503 until it is restarted.
     down_until_restart: AtomicBool,
+    /// The target group's health-check path.
+    hc_path: Mutex<String>,
 }
 
 fn inspect(s: &Swarm) -> String {
@@ -116,7 +118,7 @@ fn script(rec: &Recording, m: Arc<Model>) {
         if a.contains("describe-target-groups") {
             let g = json!({"TargetGroups": [{"TargetGroupArn": ARN, "TargetGroupName": "tg",
                 "HealthCheckIntervalSeconds": 30, "HealthCheckTimeoutSeconds": 5,
-                "HealthCheckPath": "/health", "LoadBalancerArns": []}]});
+                "HealthCheckPath": *m2.hc_path.lock().unwrap(), "LoadBalancerArns": []}]});
             return Some(Ok(output(0, &g.to_string())));
         }
         for (op, state, reason) in [
@@ -293,6 +295,7 @@ instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-0000000
         inspect_reads: AtomicU64::new(0),
         deploy_at_read: AtomicU64::new(u64::MAX),
         down_until_restart: AtomicBool::new(false),
+        hc_path: Mutex::new("/health".into()),
     });
     script(&rec, model.clone());
     let exec = Executors {
@@ -1037,4 +1040,85 @@ async fn run_command_reads_at_once_and_asks_for_anything_else() {
         .filter(|c| c.argv.contains(&"restart".to_string()))
         .count();
     assert_eq!(restarts, 0, "nothing unapproved ran");
+}
+
+/// The effect is part of what is approved: an approval given while a call was a change never
+/// runs it once its facts make it destructive.
+#[tokio::test]
+async fn an_approval_for_a_weaker_effect_never_runs_a_stronger_one() {
+    let b = bench("");
+    let a =
+        json!({"interval_seconds": 10, "timeout_seconds": 5, "path": "/health", "reason": "flap"});
+    // The path is already /health: setting it is a change.
+    let e = call(&b, "update_health_check", a.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "{e}");
+    assert!(!e.message.contains("typing the target back"), "{e}");
+    operator_approves(&b);
+    // Someone moves the path: the same call would now change it, and is destructive.
+    *b.model.hc_path.lock().unwrap() = "/status".into();
+    let e = call(&b, "update_health_check", a).await.unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("stale"), "{e}");
+    assert!(
+        !b.rec
+            .commands()
+            .iter()
+            .any(|c| c.argv.join(" ").contains("modify-target-group")),
+        "the change-level approval did not run the destructive call"
+    );
+}
+
+/// `stop_start` never leaves a service stopped: a failure after the stop starts it again.
+#[tokio::test]
+async fn a_failed_clean_after_stop_starts_the_service_again() {
+    let b = bench("");
+    b.rec.on_run(|c| {
+        (c.argv.first().map(String::as_str) == Some("find")).then(|| Ok(output(1, "")))
+    });
+    let v = approved(
+        &b,
+        "restart_service",
+        json!({"hosts": ["mcp-01"], "service": "cctelegram-mcp", "mode": "stop_start", "clean_tmp": true, "reason": "wedged"}),
+    )
+    .await;
+    let st = &v["result"]["stages"][0];
+    assert_eq!(st["status"], "compensated", "{st}");
+    let ran: Vec<String> = b
+        .rec
+        .commands()
+        .iter()
+        .map(|c| c.argv.join(" "))
+        .filter(|a| a.starts_with("systemctl"))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            "systemctl stop cctelegram-mcp",
+            "systemctl start cctelegram-mcp"
+        ],
+        "started again"
+    );
+}
+
+/// A toolset-wide `allow` never makes `run_command` arbitrary command execution.
+#[tokio::test]
+async fn run_command_changes_need_a_human_even_under_allow() {
+    let b = bench("[policy]\ntoolsets = { remediate = \"allow\" }\n");
+    let e = call(
+        &b,
+        "run_command",
+        json!({"hosts": ["mcp-01"], "argv": ["touch", "/etc/x"], "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"), "{e}");
+    let v = call(
+        &b,
+        "run_command",
+        json!({"hosts": ["mcp-01"], "argv": ["uptime"], "reason": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["status"], "done", "reads still run at once");
 }

@@ -1,6 +1,8 @@
 //! `[commands]`: which ad-hoc commands `run_command` may run as reads (no approval). A pattern
-//! is words: a word matches itself, `*` matches any one word, a word ending in `*` matches
-//! words with that prefix, and a last word `...` matches any further words. Anything that
+//! is words: a word matches itself; `*` matches any one word that is not an option (no leading
+//! `-`) and not a path; `#` matches digits only; a word ending in `*` matches words with that
+//! prefix and no further `/` or `..` (`/proc/pressure/*` is `/proc/pressure/cpu`, never a path
+//! through `/proc/self/root`); a last word `...` matches any further words. Anything that
 //! matches no pattern is a `change` and goes through the approval gate.
 
 use schemars::JsonSchema;
@@ -21,7 +23,13 @@ pub struct RawCommands {
 /// they allow. (`journalctl` only with `-u UNIT -n N --no-pager`: its `--vacuum-*` and
 /// `--rotate` delete logs.)
 pub const DEFAULT_READ_ONLY: &[&str] = &[
-    "cat /proc/*",
+    "cat /proc/loadavg",
+    "cat /proc/meminfo",
+    "cat /proc/uptime",
+    "cat /proc/stat",
+    "cat /proc/vmstat",
+    "cat /proc/mounts",
+    "cat /proc/pressure/*",
     "uptime",
     "df -h",
     "df -P",
@@ -31,7 +39,7 @@ pub const DEFAULT_READ_ONLY: &[&str] = &[
     "ps aux",
     "systemctl status * --no-pager",
     "systemctl is-active *",
-    "journalctl -u * -n * --no-pager",
+    "journalctl -u * -n # --no-pager",
     "ip addr",
     "ip route",
 ];
@@ -61,9 +69,11 @@ fn matches(pattern: &[String], argv: &[String]) -> bool {
     }
     words.iter().zip(argv).all(|(p, a)| {
         if p == "*" {
-            true
+            !a.is_empty() && !a.starts_with('-') && !a.contains('/') && !a.contains("..")
+        } else if p == "#" {
+            !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit())
         } else if let Some(prefix) = p.strip_suffix('*') {
-            a.starts_with(prefix) && !a[prefix.len()..].contains("/..") && !a.contains("..")
+            a.starts_with(prefix) && !a[prefix.len()..].contains('/') && !a.contains("..")
         } else {
             p == a
         }
@@ -107,6 +117,7 @@ mod tests {
         let c = c();
         for ok in [
             "cat /proc/loadavg",
+            "cat /proc/pressure/memory",
             "uptime",
             "journalctl -u nginx -n 50 --no-pager",
             "ss -tlnp",
@@ -117,6 +128,12 @@ mod tests {
             "journalctl --vacuum-time=1s",
             "journalctl -u nginx -n 50 --no-pager --rotate",
             "cat /etc/shadow",
+            "cat /proc/self/root/etc/shadow",
+            "cat /proc/1/environ",
+            "cat /proc/pressure/../../etc/shadow",
+            "journalctl -u nginx -n --cursor-file=/var/lib/x --no-pager",
+            "journalctl -u -x -n 5 --no-pager",
+            "systemctl status --now --no-pager",
             "cat /proc/../etc/shadow",
             "cat /proc/1/environ /etc/shadow",
             "systemctl restart nginx",

@@ -200,7 +200,14 @@ impl ApprovalStore {
         let tmp = self.dir.join(format!(".{}.tmp", r.id));
         write_private(&tmp, &text)?;
         let file = format!("{}~{}~{}.json", r.id, short(&r.digest), short(&r.args_key));
-        fs::rename(tmp, self.dir.join(file))
+        fs::rename(tmp, self.dir.join(&file))?;
+        // One file per record: a record from before this naming (`ID.json`) is replaced.
+        for n in self.names() {
+            if n.id == r.id && n.file != file {
+                let _ = fs::remove_file(self.dir.join(n.file));
+            }
+        }
+        Ok(())
     }
 
     /// The records whose names say they may match (`by` picks on the parsed name).

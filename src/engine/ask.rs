@@ -31,6 +31,11 @@ pub(super) async fn obtain(
     let args_key = plan.args_key();
     let (principal, digest) = (call.principal.clone(), plan.digest.clone());
     // The same call, approved under another plan: the fleet or the configuration changed.
+    // An approval of exactly this plan first; only then is another plan's approval stale.
+    let (s, p, d) = (store.clone(), principal.clone(), digest.clone());
+    if let Some(r) = off(move || s.take_approved(&d, &p)).await? {
+        return Ok(Obtained::Approved(Box::new(r)));
+    }
     let (s, k, p, d) = (
         store.clone(),
         args_key.clone(),
@@ -47,10 +52,6 @@ pub(super) async fn obtain(
                 what_changed(&old.plan, &plan.review_lines())
             ),
         ));
-    }
-    let (s, p, d) = (store.clone(), principal.clone(), digest.clone());
-    if let Some(r) = off(move || s.take_approved(&d, &p)).await? {
-        return Ok(Obtained::Approved(Box::new(r)));
     }
 
     // A 2026-07-28 retry carrying the client's answer.

@@ -15,6 +15,10 @@ use super::{Ctx, Effect, Refusal, ToolError, ToolMeta, ToolOutput, guards, hooks
 use crate::audit::Status;
 use crate::config::Rule;
 
+/// How a refusal for a plan that went stale while running begins (its outcome is already in
+/// the audit log).
+const STALE_IN_RUN: &str = "the fleet changed since this plan was approved";
+
 /// The policy rule for a tool: its own, else its toolset's, else by effect.
 pub fn rule_for(ctx: &Ctx, meta: &ToolMeta) -> Rule {
     rule_for_call(ctx, meta, meta.effect)
@@ -44,8 +48,12 @@ pub async fn run<A: Action>(
     let meta = A::META;
     let sealed = seal::seal::<A>(&ctx, raw).await?;
     let mut rule = rule_for_call(&ctx, &meta, sealed.effect);
-    // A call that escalates to destructive is never `allow`.
-    if sealed.effect == Effect::Destructive && rule == Rule::Allow {
+    // A call that escalates to destructive is never `allow`; nor is an ad-hoc command that is
+    // not a read (a toolset-wide `allow` must not become arbitrary command execution).
+    if rule == Rule::Allow
+        && (sealed.effect == Effect::Destructive
+            || (A::EFFECT_PER_CALL && !sealed.effect.is_read_only()))
+    {
         rule = Rule::Approve;
     }
     if rule == Rule::Deny {
@@ -86,6 +94,8 @@ pub async fn run<A: Action>(
             )
             .await;
         }
+        // A plan that went stale while running: its task wrote the outcome, with what ran.
+        Err(e) if e.message.starts_with(STALE_IN_RUN) => {}
         Err(e) => {
             let code = e.refusal.map(|r| r.code());
             let status = if code.is_some() {
@@ -170,11 +180,13 @@ async fn approve_and_run<A: Action>(
         } else {
             Status::Failed
         };
-        // A stale plan is a refusal: the caller's error path records it.
-        if out.stale.is_none() {
-            let detail = format!("{summary} | ran: {}", out.ran());
-            hooks::outcome(&task_ctx, &rid, status, None, detail).await;
-        }
+        // Written here, whatever happens to the caller; a stale plan is a refusal.
+        let (status, code) = match &out.stale {
+            Some(_) => (Status::Refused, Some(Refusal::Stale.code())),
+            None => (status, None),
+        };
+        let detail = format!("{summary} | ran: {}", out.ran());
+        hooks::outcome(&task_ctx, &rid, status, code, detail).await;
         (out, summary)
     });
     let _stop_on_drop = StopOnDrop(stopped);
@@ -185,9 +197,8 @@ async fn approve_and_run<A: Action>(
         return Err(ToolError::refused(
             Refusal::Stale,
             format!(
-                "the fleet changed since this plan was approved: {what}. Nothing of the plan ran \
-                 after that check. Read the state again and call with a new plan (it needs a new \
-                 approval)."
+                "{STALE_IN_RUN}: {what}. Nothing of the plan ran after that check. Read the state \
+                 again and call with a new plan (it needs a new approval)."
             ),
         ));
     }

@@ -109,11 +109,27 @@ impl Command {
         }
     }
 
+    /// The command as the approver reads it: a word that is empty or holds a space or a quote
+    /// is quoted, so word boundaries can never be misread.
     pub fn line(&self) -> String {
+        let words: Vec<String> = self
+            .argv
+            .iter()
+            .map(|w| {
+                if w.is_empty()
+                    || w.chars()
+                        .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+                {
+                    format!("{w:?}")
+                } else {
+                    w.clone()
+                }
+            })
+            .collect();
         format!(
             "{}{}",
             if self.sudo { "sudo " } else { "" },
-            self.argv.join(" ")
+            words.join(" ")
         )
     }
 }
@@ -442,8 +458,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan over `stages`; `config` is a hash of the configuration entries they came from
-    /// (in the digest, so an approval given under one configuration never runs under another).
+    /// A plan over `stages`; `config` is a hash of the configuration entries they came from and
+    /// the call's effect (in the digest, so an approval given under one configuration, or for a
+    /// weaker effect, never runs under another).
     pub fn new(tool: &str, mut arguments: Value, stages: Vec<Stage>, config: &str) -> Self {
         if let Some(o) = arguments.as_object_mut() {
             o.remove("dry_run");

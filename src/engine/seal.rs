@@ -173,12 +173,11 @@ pub async fn seal<A: Action>(
         return Err(frozen(&f));
     }
     let arguments = arguments(&common, &params)?;
-    let mut plan = Plan::new(
-        meta.name,
-        arguments,
-        draft.stages.clone(),
-        &config_hash(ctx, &draft),
-    );
+    // The call's effect is part of what is approved: an approval given while a call was a
+    // change never runs it once its facts make it destructive (other channels, target typed
+    // back, more approvers).
+    let binding = format!("{}|effect={effect:?}", config_hash(ctx, &draft));
+    let mut plan = Plan::new(meta.name, arguments, draft.stages.clone(), &binding);
     plan.changes = draft.changes.clone();
     plan.undo = draft.undo.clone();
     plan.notes = draft.notes.clone();

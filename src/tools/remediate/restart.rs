@@ -94,6 +94,11 @@ pub(super) fn host_steps(ctx: &Ctx, h: &Host, svc: &Service, mode: Mode, clean: 
         Mode::Restart => steps.push(common::control(h, svc, Op::Restart)),
         Mode::StopStart => {
             steps.push(common::control(h, svc, Op::Stop));
+            // Whatever fails after the stop (the temp clean, the start itself), start it again:
+            // the plan never leaves the service stopped.
+            steps.push(Step::Compensate {
+                steps: vec![common::control(h, svc, Op::Start)],
+            });
             if clean && let Some(p) = &svc.tmp_pattern {
                 steps.push(clean_tmp(h, p));
             }
