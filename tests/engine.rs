@@ -1122,3 +1122,28 @@ async fn run_command_changes_need_a_human_even_under_allow() {
     .unwrap();
     assert_eq!(v["status"], "done", "reads still run at once");
 }
+
+/// Draining several hosts is judged stage by stage on the group as the earlier stages leave
+/// it: two healthy targets cannot both be drained, refused before anyone is asked.
+#[tokio::test]
+async fn draining_every_healthy_target_is_refused_before_asking() {
+    let b = bench("");
+    let e = call(
+        &b,
+        "drain_instance",
+        json!({"hosts": ["mcp-01", "mcp-02"], "reason": "x"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("blast_radius"), "{e}");
+    assert!(
+        b.engine
+            .ctx()
+            .approvals()
+            .unwrap()
+            .list()
+            .unwrap()
+            .is_empty(),
+        "nobody was asked"
+    );
+}

@@ -141,10 +141,14 @@ impl Action for DrainInstance {
     fn plan(ctx: &Ctx, c: &Common, _p: &Params, facts: &Facts) -> Result<Draft, ToolError> {
         let aws = cli::aws(ctx)?;
         let states = facts.get("targets")?;
+        // Each host is judged on the group as the earlier stages leave it: draining every
+        // healthy target is refused before anyone is asked, not halfway through.
+        let mut after = states.clone();
         let mut stages = Vec::new();
         let mut changes = Vec::new();
         for (host, id) in instances(ctx, c)? {
-            drain_allowed(states, &aws.target_group_name, &host, &id)?;
+            drain_allowed(&after, &aws.target_group_name, &host, &id)?;
+            after[id.as_str()] = json!({"state": "draining", "registered": false});
             let guard = Step::Guard {
                 why: format!(
                     "never the last healthy target of `{}`: {host} is drained only while another target is healthy",
