@@ -28,6 +28,17 @@ pub struct Common {
     pub dry_run: bool,
 }
 
+impl Common {
+    /// The hosts as an approver of a destructive plan types them back (`mcp-01,mcp-02`).
+    pub fn hosts_text(&self) -> String {
+        self.hosts
+            .iter()
+            .map(|h| h.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// What a plan touches, for blast-radius rules and busy locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

@@ -15,10 +15,6 @@ use super::{Ctx, Effect, Refusal, ToolError, ToolMeta, ToolOutput, guards, hooks
 use crate::audit::Status;
 use crate::config::Rule;
 
-/// How a refusal for a plan that went stale while running begins (its outcome is already in
-/// the audit log).
-const STALE_IN_RUN: &str = "the fleet changed since this plan was approved";
-
 /// The policy rule for a tool: its own, else its toolset's, else by effect.
 pub fn rule_for(ctx: &Ctx, meta: &ToolMeta) -> Rule {
     rule_for_call(ctx, meta, meta.effect)
@@ -83,6 +79,15 @@ pub async fn run<A: Action>(
     let reason = sealed.common.reason.clone();
     hooks::intent(&ctx, &request_id, &sealed.plan, &call.principal, &reason).await?;
     let res = approve_and_run::<A>(&ctx, &call, sealed, rule, &request_id).await;
+    let res = match res {
+        Ok(o) => Ok(o),
+        // Execution started: its task wrote the outcome, with what ran.
+        Err(Failure {
+            error,
+            audited: true,
+        }) => return Err(error),
+        Err(Failure { error, .. }) => Err(error),
+    };
     match &res {
         Ok(Outcome::InputRequired { .. }) => {
             hooks::outcome(
@@ -94,8 +99,6 @@ pub async fn run<A: Action>(
             )
             .await;
         }
-        // A plan that went stale while running: its task wrote the outcome, with what ran.
-        Err(e) if e.message.starts_with(STALE_IN_RUN) => {}
         Err(e) => {
             let code = e.refusal.map(|r| r.code());
             let status = if code.is_some() {
@@ -110,13 +113,29 @@ pub async fn run<A: Action>(
     res
 }
 
+/// Why a call failed, and whether its outcome is already in the audit log (the execution task
+/// writes it once the plan started).
+struct Failure {
+    error: ToolError,
+    audited: bool,
+}
+
+impl From<ToolError> for Failure {
+    fn from(error: ToolError) -> Self {
+        Self {
+            error,
+            audited: false,
+        }
+    }
+}
+
 async fn approve_and_run<A: Action>(
     ctx: &Arc<Ctx>,
     call: &CallCtx,
     sealed: seal::Sealed<A>,
     rule: Rule,
     request_id: &str,
-) -> Result<Outcome, ToolError> {
+) -> Result<Outcome, Failure> {
     let seal::Sealed {
         common,
         params,
@@ -194,13 +213,17 @@ async fn approve_and_run<A: Action>(
         .await
         .map_err(|e| ToolError::internal(format!("action task: {e}")))?;
     if let Some(what) = &res.stale {
-        return Err(ToolError::refused(
-            Refusal::Stale,
-            format!(
-                "{STALE_IN_RUN}: {what}. Nothing of the plan ran after that check. Read the state \
-                 again and call with a new plan (it needs a new approval)."
+        return Err(Failure {
+            error: ToolError::refused(
+                Refusal::Stale,
+                format!(
+                    "the fleet changed since this plan was approved: {what}. Nothing of the plan \
+                     ran after that check. Read the state again and call with a new plan (it needs \
+                     a new approval)."
+                ),
             ),
-        ));
+            audited: true,
+        });
     }
     let failed = !res.ok;
     let out = ActionResult {

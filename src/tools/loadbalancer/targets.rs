@@ -179,12 +179,7 @@ impl Action for DrainInstance {
                 arguments: json!({"hosts": c.hosts, "reason": "undo the drain"}),
             }],
             targets: vec![cli::lock(aws)],
-            confirm_text: c
-                .hosts
-                .iter()
-                .map(|h| h.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            confirm_text: c.hosts_text(),
             ..Draft::default()
         })
     }

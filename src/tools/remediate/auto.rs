@@ -43,8 +43,8 @@ impl Action for AutoRecover {
         let mut stages = Vec::new();
         for h in &hosts {
             let (Some(healthy), Some(wait)) = (
-                common::healthy(ctx, h, &svc),
-                common::wait_healthy(ctx, h, &svc, common::HEALTHY_AGAIN_SECS),
+                common::healthy(h, &svc),
+                common::wait_healthy(h, &svc, common::HEALTHY_AGAIN_SECS),
             ) else {
                 return Err(ToolError::invalid(
                     "service",

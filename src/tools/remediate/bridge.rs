@@ -83,12 +83,7 @@ fn host_steps(ctx: &Ctx, h: &Host, svc: &Service) -> Vec<Step> {
             h.sudo,
         ),
     });
-    steps.extend(common::wait_healthy(
-        ctx,
-        h,
-        svc,
-        common::HEALTHY_AGAIN_SECS,
-    ));
+    steps.extend(common::wait_healthy(h, svc, common::HEALTHY_AGAIN_SECS));
     steps
 }
 

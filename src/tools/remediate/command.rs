@@ -98,12 +98,7 @@ impl Action for RunCommand {
                     service: None,
                 })
                 .collect(),
-            confirm_text: c
-                .hosts
-                .iter()
-                .map(|h| h.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            confirm_text: c.hosts_text(),
             ..Draft::default()
         })
     }

@@ -103,9 +103,8 @@ pub fn control(h: &Host, svc: &Service, op: Op) -> Step {
 }
 
 /// `svc` on `h` answers its health check (None: no health URL).
-pub fn healthy(ctx: &Ctx, h: &Host, svc: &Service) -> Option<Probe> {
+pub fn healthy(h: &Host, svc: &Service) -> Option<Probe> {
     let url = Service::url_for(svc.health_url.as_deref()?, h);
-    let _ = ctx;
     Some(Probe::Healthy {
         host: h.name.clone(),
         service: svc.name.clone(),
@@ -117,13 +116,13 @@ pub fn healthy(ctx: &Ctx, h: &Host, svc: &Service) -> Option<Probe> {
 /// Never the last healthy instance: `h` is already unhealthy, or another instance of `svc`
 /// is healthy. The same probe runs before anyone is asked and again right before the stage.
 pub fn last_healthy_guard(ctx: &Ctx, h: &Host, svc: &Service) -> Option<Step> {
-    let this = healthy(ctx, h, svc)?;
+    let this = healthy(h, svc)?;
     let mut any = vec![Probe::Not {
         probe: Box::new(this),
     }];
     for other in svc.hosts.iter().filter(|o| **o != h.name) {
         if let Some(o) = ctx.config.host(other)
-            && let Some(p) = healthy(ctx, o, svc)
+            && let Some(p) = healthy(o, svc)
         {
             any.push(p);
         }
@@ -139,9 +138,9 @@ pub fn last_healthy_guard(ctx: &Ctx, h: &Host, svc: &Service) -> Option<Step> {
 }
 
 /// Wait until `svc` on `h` is healthy again, at most `secs`.
-pub fn wait_healthy(ctx: &Ctx, h: &Host, svc: &Service, secs: u64) -> Option<Step> {
+pub fn wait_healthy(h: &Host, svc: &Service, secs: u64) -> Option<Step> {
     Some(Step::WaitUntil {
-        probe: healthy(ctx, h, svc)?,
+        probe: healthy(h, svc)?,
         within_secs: secs,
         every_ms: 250,
     })

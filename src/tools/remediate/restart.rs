@@ -106,12 +106,7 @@ pub(super) fn host_steps(ctx: &Ctx, h: &Host, svc: &Service, mode: Mode, clean: 
         }
     }
     if mode != Mode::Reload {
-        steps.extend(common::wait_healthy(
-            ctx,
-            h,
-            svc,
-            common::HEALTHY_AGAIN_SECS,
-        ));
+        steps.extend(common::wait_healthy(h, svc, common::HEALTHY_AGAIN_SECS));
     }
     steps
 }

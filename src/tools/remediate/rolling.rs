@@ -64,7 +64,7 @@ impl Action for RollingRestart {
         for h in &hosts {
             let (Some(guard), Some(wait)) = (
                 common::last_healthy_guard(ctx, h, &svc),
-                common::wait_healthy(ctx, h, &svc, p.health_timeout_secs),
+                common::wait_healthy(h, &svc, p.health_timeout_secs),
             ) else {
                 return Err(ToolError::invalid(
                     "service",
