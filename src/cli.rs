@@ -33,8 +33,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP on stdin/stdout (the default).
     Serve,
-    /// List the tools with their effects.
-    Tools,
+    /// List the tools offered, with their effects (`--all`: every tool, and why one is off).
+    Tools {
+        #[arg(long)]
+        all: bool,
+    },
     /// Run one tool and print its result as JSON (exit status 1 when the call failed).
     Call {
         /// Tool name.
@@ -168,14 +171,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => runtime.block_on(crate::doctor::run(config)),
-        Command::Tools => {
+        Command::Tools { all } => {
             let engine = crate::runtime::engine(config, mode)?;
-            for t in engine.tools() {
+            for t in engine.all_tools() {
+                let off = engine.off(t);
+                if off.is_some() && !all {
+                    continue;
+                }
+                let state =
+                    off.map_or_else(|| t.meta.title.to_string(), |why| format!("OFF: {why}"));
                 println!(
-                    "{:<24} {:<11} {}",
+                    "{:<26} {:<11} {state}",
                     t.meta.name,
                     format!("{:?}", t.meta.effect).to_lowercase(),
-                    t.meta.title
                 );
             }
             Ok(ExitCode::SUCCESS)

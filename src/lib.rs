@@ -19,6 +19,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod contract;
+pub mod digest;
 pub mod doctor;
 pub mod engine;
 pub mod exec;

@@ -13,17 +13,19 @@ async fn no_config_lists_tools_and_diagnoses_the_local_machine() {
     assert_eq!(info.server_info.as_ref().unwrap().name, "runbook-mcp");
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for want in [
-        "run_diagnostics",
-        "check_service_status",
-        "check_health",
-        "check_system_resources",
-        "get_recent_logs",
-        "get_bridge_status",
-        "query_metrics",
-    ] {
-        assert!(names.contains(&want), "{want} missing from {names:?}");
-    }
+    // Only what this machine's config can serve: no services, Prometheus or database here.
+    assert_eq!(
+        names,
+        ["run_diagnostics", "check_system_resources", "what_changed", "run_command"],
+        "{names:?}"
+    );
+    let r = call(&client, "check_database", json!({})).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        text(&r).contains("not offered here: no [database]"),
+        "{}",
+        text(&r)
+    );
     let diag = tools.iter().find(|t| t.name == "run_diagnostics").unwrap();
     assert!(diag.output_schema.is_some());
     assert_eq!(
@@ -69,6 +71,25 @@ async fn bad_arguments_name_the_field_and_run_nothing() {
         ),
         ("check_system_resources", json!({"top": 51}), "top"),
         ("check_system_resources", json!({"top": "ten"}), "top"),
+    ];
+    for (tool, args, field) in cases {
+        let r = call(&client, tool, args.clone()).await;
+        assert_invalid(&r, field);
+    }
+    client.cancel().await.unwrap();
+
+    // Tools a service and a Prometheus bring (nothing is reached: arguments fail first).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        "[hosts.local]\naddress = \"127.0.0.1\"\n[prometheus]\nurl = \"http://127.0.0.1:9\"\n\
+         [services.web]\nmanager = \"systemd\"\nhosts = [\"local\"]\n\
+         health_url = \"http://127.0.0.1:9/health\"\n",
+    )
+    .unwrap();
+    let client = spawn(Some(&config), &[]).await;
+    let cases = [
         (
             "get_recent_logs",
             json!({"service": "$(reboot)"}),
@@ -80,6 +101,10 @@ async fn bad_arguments_name_the_field_and_run_nothing() {
             json!({"preset": "cpu", "window": "5m; drop"}),
             "window",
         ),
+        ("verify_recovery", json!({"since": "yesterday"}), "since"),
+        ("get_alerts", json!({"state": "resolved"}), "state"),
+        ("what_changed", json!({"since": "soon"}), "since"),
+        ("validate_performance", json!({"requests": 0}), "requests"),
     ];
     for (tool, args, field) in cases {
         let r = call(&client, tool, args.clone()).await;

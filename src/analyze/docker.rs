@@ -191,6 +191,8 @@ pub struct SwarmServiceSpec {
     pub name: String,
     /// The engine's version index of the service object (each update bumps it).
     pub version: u64,
+    /// When the service object last changed (the engine's `UpdatedAt`, RFC 3339).
+    pub updated_at: String,
     /// The spec in force.
     pub spec: SwarmSpec,
     /// The spec before the last update: what `docker service update --rollback` restores.
@@ -212,6 +214,7 @@ struct RawInspect {
     spec: RawSpec,
     previous_spec: Option<RawSpec>,
     update_status: Option<RawUpdateStatus>,
+    updated_at: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -306,6 +309,7 @@ pub fn parse_service_inspect(output: &str) -> Result<Vec<SwarmServiceSpec>, Pars
                 name: r.spec.name,
                 id: r.id,
                 version: r.version.index,
+                updated_at: r.updated_at,
                 update_state: status.state,
                 update_message: status.message,
             }

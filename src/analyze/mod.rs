@@ -39,3 +39,27 @@ pub mod systemd;
 
 pub use error::ParseError;
 pub use state::ServiceState;
+
+/// The `p` quantile (0..=1) of sorted values, nearest rank (0 when empty): what the runbook's
+/// percentiles mean, with no interpolation that invents a value nobody measured.
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    #[test]
+    fn nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(super::quantile(&v, 0.5), 50.0);
+        assert_eq!(super::quantile(&v, 0.95), 95.0);
+        assert_eq!(super::quantile(&v, 0.99), 99.0);
+        assert_eq!(super::quantile(&v, 1.0), 100.0);
+        assert_eq!(super::quantile(&[7.0], 0.01), 7.0);
+        assert_eq!(super::quantile(&[], 0.5), 0.0);
+    }
+}

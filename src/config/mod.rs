@@ -131,6 +131,19 @@ pub struct Prometheus {
     pub url: String,
     /// Named PromQL presets from the config (the metrics tools add the built-in ones).
     pub presets: BTreeMap<String, String>,
+    /// Where `install_alert_rules` writes, when configured.
+    pub rules: Option<RulesTarget>,
+}
+
+/// The alerting rules file Prometheus loads, and how to make it reload.
+#[derive(Debug, Clone)]
+pub struct RulesTarget {
+    /// Absolute path on the rules host.
+    pub file: String,
+    /// Inventory host; `None`: this server's machine.
+    pub host: Option<String>,
+    /// argv run on the rules host after the file is written and checked.
+    pub reload: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +201,8 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub struct Diagnostics {
     pub disks: Vec<String>,
+    /// Files `what_changed` stats on every host.
+    pub watch_files: Vec<String>,
     pub process_pattern: String,
     pub endpoints: Vec<Endpoint>,
 }

@@ -187,6 +187,13 @@ pub struct RawPrometheus {
     /// the query's rate window (e.g. `5m`).
     #[serde(default)]
     pub presets: BTreeMap<String, String>,
+    /// The rules file `install_alert_rules` writes (it must be in Prometheus' `rule_files`).
+    pub rules_file: Option<String>,
+    /// Inventory host holding `rules_file`; default: the machine runbook-mcp runs on.
+    pub rules_host: Option<String>,
+    /// Command that makes Prometheus load the rules, run on the rules host; default:
+    /// `curl -fsS -X POST <url>/-/reload` (needs `--web.enable-lifecycle`).
+    pub rules_reload: Option<Vec<String>>,
 }
 
 /// The load balancer in front of the instances.
@@ -304,6 +311,10 @@ pub struct RawDiagnostics {
     /// "Network Connectivity", e.g. the Telegram API).
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// Files whose modification times `what_changed` reports on every host that has them
+    /// (each service's `rate_limit_file` is added), e.g. `/etc/nginx/nginx.conf`.
+    #[serde(default)]
+    pub watch_files: Vec<String>,
 }
 
 /// An external HTTP dependency.

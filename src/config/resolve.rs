@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::raw::{RawConfig, RawDatabase, RawHost, RawSecret, RawService};
 use super::{
     ApprovalSettings, Config, ConfigError, Database, Diagnostics, Endpoint, Host, Limits,
-    LoadBalancer, Policy, Prometheus, Secrets, ServerSettings, Service, SshSettings, SshTarget,
-    Target,
+    LoadBalancer, Policy, Prometheus, RulesTarget, Secrets, ServerSettings, Service, SshSettings,
+    SshTarget, Target,
 };
 
 const DEFAULT_COMMAND_TIMEOUT: u64 = 10;
@@ -110,9 +110,48 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
     let prometheus = match raw.prometheus {
         Some(p) => {
             url_ok(&cx, "prometheus.url", &p.url)?;
+            let url = p.url.trim_end_matches('/').to_string();
+            let rules = match p.rules_file {
+                Some(file) => {
+                    if !file.starts_with('/') {
+                        return Err(cx.err("prometheus.rules_file", "must be an absolute path"));
+                    }
+                    if let Some(h) = &p.rules_host
+                        && !raw.hosts.contains_key(h)
+                    {
+                        return Err(
+                            cx.err("prometheus.rules_host", format!("no host `{h}` in [hosts]"))
+                        );
+                    }
+                    let reload = match p.rules_reload {
+                        Some(argv) if argv.is_empty() => {
+                            return Err(cx.err("prometheus.rules_reload", "must not be empty"));
+                        }
+                        Some(argv) => argv,
+                        None => ["curl", "-fsS", "-X", "POST"]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .chain([format!("{url}/-/reload")])
+                            .collect(),
+                    };
+                    Some(RulesTarget {
+                        file,
+                        host: p.rules_host,
+                        reload,
+                    })
+                }
+                None if p.rules_host.is_some() || p.rules_reload.is_some() => {
+                    return Err(cx.err(
+                        "prometheus.rules_file",
+                        "rules_host and rules_reload need rules_file",
+                    ));
+                }
+                None => None,
+            };
             Some(Prometheus {
-                url: p.url.trim_end_matches('/').to_string(),
+                url,
                 presets: p.presets,
+                rules,
             })
         }
         None => None,
@@ -166,6 +205,18 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
             None => DEFAULT_PROCESS_PATTERN.into(),
         },
         endpoints: Vec::new(),
+        watch_files: {
+            for (i, p) in raw.diagnostics.watch_files.iter().enumerate() {
+                if !p.starts_with('/') {
+                    return Err(cx.err(
+                        format!("diagnostics.watch_files[{i}]"),
+                        "must be an absolute path",
+                    ));
+                }
+                path_ok(&cx, &format!("diagnostics.watch_files[{i}]"), p)?;
+            }
+            raw.diagnostics.watch_files.clone()
+        },
     };
     let mut diagnostics = diagnostics;
     for (i, e) in raw.diagnostics.endpoints.into_iter().enumerate() {

@@ -98,6 +98,19 @@ impl ToolError {
         }
     }
 
+    /// A tool of this server that this configuration or mode does not offer.
+    pub fn tool_off(name: &str, why: &str) -> Self {
+        Self {
+            code: ErrorCode::UnknownTool,
+            refusal: None,
+            field: None,
+            message: format!(
+                "tool `{name}` is not offered here: {why} (`runbook-mcp tools --all` lists every \
+                 tool and what it lacks)"
+            ),
+        }
+    }
+
     pub fn unknown_tool(name: &str) -> Self {
         Self {
             code: ErrorCode::UnknownTool,

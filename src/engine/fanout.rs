@@ -133,7 +133,10 @@ pub fn hosts_line<T>(results: &[HostResult<T>]) -> String {
                 HostStatus::Unreachable => "unreachable",
                 _ => "failed",
             };
-            format!("{} {what}", r.host)
+            match &r.error {
+                Some(e) => format!("{} {what} ({})", r.host, crate::digest::clip(e, 200)),
+                None => format!("{} {what}", r.host),
+            }
         })
         .collect();
     if bad.is_empty() {

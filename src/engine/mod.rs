@@ -14,6 +14,7 @@ mod gate;
 pub mod guards;
 pub mod hooks;
 pub mod identity;
+pub mod needs;
 mod outcome;
 pub mod plan;
 pub mod probe;
@@ -178,21 +179,27 @@ impl Engine {
         self.ctx.fleet.warm_up();
     }
 
-    /// Hidden tools are neither listed nor callable: `--read-only` hides every tool that is
-    /// not `read`/`record`, and a `deny` policy hides the tool.
-    fn visible(&self, t: &ToolDef) -> bool {
+    /// Why a tool is not offered, or `None` when it is. Hidden tools are neither listed nor
+    /// callable: `--read-only` hides every tool that is not `read`/`record`, a `deny` policy
+    /// hides the tool, and so does a configuration without what it needs.
+    pub fn off(&self, t: &ToolDef) -> Option<String> {
         if self.mode.read_only && !t.meta.effect.is_read_only() {
-            return false;
+            return Some("--read-only".into());
         }
-        rule_for(&self.ctx, &t.meta) != crate::config::Rule::Deny
+        if rule_for(&self.ctx, &t.meta) == crate::config::Rule::Deny {
+            return Some("denied by [policy]".into());
+        }
+        needs::lacking(t.needs, &self.ctx.config)
+    }
+
+    /// Every tool of the registry, offered or not (`runbook-mcp tools --all`).
+    pub fn all_tools(&self) -> &[ToolDef] {
+        self.tools.get_or_init(self.registry)
     }
 
     /// The tools this server offers, in registry order.
     pub fn tools(&self) -> impl Iterator<Item = &ToolDef> {
-        self.tools
-            .get_or_init(self.registry)
-            .iter()
-            .filter(|t| self.visible(t))
+        self.all_tools().iter().filter(|t| self.off(t).is_none())
     }
 
     pub fn tool(&self, name: &str) -> Option<&ToolDef> {
@@ -222,9 +229,13 @@ impl Engine {
         name: &str,
         args: Option<Map<String, Value>>,
     ) -> Result<Outcome, ToolError> {
-        let tool = self
-            .tool(name)
-            .ok_or_else(|| ToolError::unknown_tool(name))?;
+        let tool = match self.all_tools().iter().find(|t| t.meta.name == name) {
+            Some(t) => match self.off(t) {
+                None => t,
+                Some(why) => return Err(ToolError::tool_off(name, &why)),
+            },
+            None => return Err(ToolError::unknown_tool(name)),
+        };
         let started = std::time::Instant::now();
         let result = tool
             .invoke(self.ctx.clone(), call, args.unwrap_or_default())
@@ -234,7 +245,7 @@ impl Engine {
         let result = result
             .map(|o| match o {
                 Outcome::Done(mut out) => {
-                    out.summary = secrets.mask(&out.summary);
+                    out.summary = crate::digest::cap(secrets.mask(&out.summary));
                     out.structured = mask_value(secrets, out.structured);
                     Outcome::Done(out)
                 }
@@ -247,7 +258,7 @@ impl Engine {
                 },
             })
             .map_err(|mut e| {
-                e.message = secrets.mask(&e.message);
+                e.message = crate::digest::cap(secrets.mask(&e.message));
                 e
             });
         tracing::info!(

@@ -167,6 +167,8 @@ pub enum Kind {
 pub struct ToolDef {
     pub meta: ToolMeta,
     pub kind: Kind,
+    /// What the configuration must have for the tool to be offered.
+    pub needs: &'static [super::needs::Need],
     pub input_schema: Value,
     pub output_schema: Value,
     invoke: Invoke,
@@ -185,6 +187,7 @@ impl ToolDef {
         Self {
             meta: T::META,
             kind: Kind::Direct,
+            needs: &[],
             input_schema: schema_of::<T::Params>(true),
             output_schema: schema_of::<T::Output>(false),
             invoke: invoke::<T>,
@@ -196,10 +199,17 @@ impl ToolDef {
         Self {
             meta: A::META,
             kind: Kind::Planned,
+            needs: &[],
             input_schema: action_input::<A>(),
             output_schema: schema_of::<ActionResult>(false),
             invoke: invoke_action::<A>,
         }
+    }
+
+    /// Offered only when the configuration has all of `needs`.
+    pub fn needs(mut self, needs: &'static [super::needs::Need]) -> Self {
+        self.needs = needs;
+        self
     }
 
     pub fn annotations(&self) -> Annotations {
@@ -253,8 +263,16 @@ pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut v = serde_json::to_value(schema).unwrap_or_default();
     standard(&mut v);
+    if !for_input {
+        // Output schemas are for validating clients, sent with every request: the field docs
+        // live in the tool's description and in `tools/`' sources, not in each tools/list.
+        undocumented(&mut v);
+        enums(&mut v);
+        shallow(&mut v, 0);
+    }
     if let Some(o) = v.as_object_mut() {
         o.remove("title");
+        o.remove("$schema");
         if for_input {
             // The tool's own description says it better than the parameter struct's doc.
             o.remove("description");
@@ -336,8 +354,98 @@ fn standard(v: &mut Value) {
     }
 }
 
+/// Drops `description` keywords (not properties that happen to be called `description`).
+fn undocumented(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.remove("description");
+            for (k, x) in o.iter_mut() {
+                if k == "properties" {
+                    if let Value::Object(props) = x {
+                        props.values_mut().for_each(undocumented);
+                    }
+                } else {
+                    undocumented(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(undocumented),
+        _ => {}
+    }
+}
+
+/// `oneOf` of bare string constants (what schemars makes of documented unit variants) is one
+/// `enum`.
+fn enums(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            let words: Option<Vec<Value>> =
+                o.get("oneOf").and_then(Value::as_array).and_then(|a| {
+                    let mut words = Vec::new();
+                    for b in a {
+                        let b = b.as_object()?;
+                        if b.get("type") != Some(&Value::from("string"))
+                            || b.keys()
+                                .any(|k| !matches!(k.as_str(), "type" | "const" | "enum"))
+                        {
+                            return None;
+                        }
+                        match (b.get("const"), b.get("enum").and_then(Value::as_array)) {
+                            (Some(c), None) => words.push(c.clone()),
+                            (None, Some(e)) => words.extend(e.iter().cloned()),
+                            _ => return None,
+                        }
+                    }
+                    Some(words)
+                });
+            if let Some(words) = words {
+                o.remove("oneOf");
+                o.insert("type".into(), "string".into());
+                o.insert("enum".into(), Value::Array(words));
+            }
+            o.values_mut().for_each(enums);
+        }
+        Value::Array(a) => a.iter_mut().for_each(enums),
+        _ => {}
+    }
+}
+
+/// Objects nested deeper than this many levels of properties are given by their type only:
+/// the deep shape is in `tools/`' Rust sources and docs, and every level costs every request.
+const OUTPUT_DEPTH: usize = 4;
+
+fn shallow(v: &mut Value, depth: usize) {
+    let Value::Object(o) = v else { return };
+    if depth >= OUTPUT_DEPTH {
+        o.retain(|k, _| k == "type");
+        return;
+    }
+    for (k, x) in o.iter_mut() {
+        match (k.as_str(), x) {
+            ("properties", Value::Object(props)) => {
+                props.values_mut().for_each(|p| shallow(p, depth + 1));
+            }
+            ("items" | "additionalProperties", x) => shallow(x, depth),
+            (_, Value::Array(a)) => a.iter_mut().for_each(|x| shallow(x, depth)),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn output_schemas_drop_docs_but_keep_a_property_called_description() {
+        let mut v = serde_json::json!({"type": "object", "description": "doc",
+            "properties": {"description": {"type": "string", "description": "doc"}}});
+        super::undocumented(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "object",
+                "properties": {"description": {"type": "string"}}})
+        );
+    }
+
     #[test]
     fn schemas_use_standard_types_only() {
         let mut v = serde_json::json!({"type": "object", "properties": {

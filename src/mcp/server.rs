@@ -154,11 +154,8 @@ impl ServerHandler for RunbookServer {
                 return Ok(channels::input_required(&message, request_state).into());
             }
             Ok(Outcome::Done(out)) => {
-                let json = serde_json::to_string(&out.structured).unwrap_or_default();
-                let mut r = CallToolResult::success(vec![
-                    ContentBlock::text(out.summary),
-                    ContentBlock::text(json),
-                ]);
+                // The text is the model's screen: a digest, not the JSON again (DESIGN §9).
+                let mut r = CallToolResult::success(vec![ContentBlock::text(out.summary)]);
                 r.structured_content = Some(out.structured);
                 r.is_error = Some(out.is_error);
                 r

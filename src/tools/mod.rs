@@ -7,36 +7,42 @@ pub mod loadbalancer;
 pub mod metrics;
 pub mod remediate;
 pub mod swarm;
+pub mod verify;
 
 use crate::engine::ToolDef;
+use crate::engine::needs::Need::*;
 
 /// Every tool of the server, in the order they are listed.
 pub fn registry() -> Vec<ToolDef> {
     vec![
         ToolDef::of::<assess::RunDiagnostics>(),
-        ToolDef::of::<assess::CheckServiceStatus>(),
-        ToolDef::of::<assess::CheckHealth>(),
+        ToolDef::of::<assess::CheckServiceStatus>().needs(&[Services]),
+        ToolDef::of::<assess::CheckHealth>().needs(&[HealthUrl]),
         ToolDef::of::<assess::CheckSystemResources>(),
-        ToolDef::of::<assess::GetRecentLogs>(),
-        ToolDef::of::<assess::GetBridgeStatus>(),
-        ToolDef::of::<metrics::QueryMetrics>(),
-        ToolDef::of_action::<remediate::RestartService>(),
-        ToolDef::of_action::<remediate::RollingRestart>(),
-        ToolDef::of_action::<remediate::RestartBridge>(),
-        ToolDef::of_action::<remediate::AutoRecover>(),
-        ToolDef::of_action::<remediate::ReloadNginx>(),
-        ToolDef::of_action::<remediate::AdjustRateLimit>(),
+        ToolDef::of::<assess::GetRecentLogs>().needs(&[Services]),
+        ToolDef::of::<assess::GetBridgeStatus>().needs(&[Bridge]),
+        ToolDef::of::<metrics::QueryMetrics>().needs(&[Prometheus]),
+        ToolDef::of::<metrics::GetAlerts>().needs(&[Prometheus]),
+        ToolDef::of::<assess::WhatChanged>(),
+        ToolDef::of::<verify::VerifyRecovery>().needs(&[HealthUrl]),
+        ToolDef::of::<verify::ValidatePerformance>().needs(&[HealthUrl]),
+        ToolDef::of_action::<remediate::RestartService>().needs(&[Services]),
+        ToolDef::of_action::<remediate::RollingRestart>().needs(&[Services]),
+        ToolDef::of_action::<remediate::RestartBridge>().needs(&[Bridge]),
+        ToolDef::of_action::<remediate::AutoRecover>().needs(&[HealthUrl]),
+        ToolDef::of_action::<remediate::ReloadNginx>().needs(&[Proxy]),
+        ToolDef::of_action::<remediate::AdjustRateLimit>().needs(&[RateLimitFile]),
         ToolDef::of_action::<remediate::RunCommand>(),
-        ToolDef::of_action::<swarm::RollbackDeployment>(),
-        ToolDef::of_action::<swarm::ScaleService>(),
-        ToolDef::of_action::<swarm::SetMemoryLimit>(),
-        ToolDef::of::<database::CheckDatabase>(),
-        ToolDef::of_action::<database::RunDatabaseMaintenance>(),
-        ToolDef::of_action::<database::RestartDatabase>(),
-        ToolDef::of::<loadbalancer::CheckLoadBalancer>(),
-        ToolDef::of_action::<loadbalancer::UpdateHealthCheck>(),
-        ToolDef::of_action::<loadbalancer::DrainInstance>(),
-        ToolDef::of_action::<loadbalancer::RestoreInstance>(),
+        ToolDef::of_action::<swarm::RollbackDeployment>().needs(&[Swarm]),
+        ToolDef::of_action::<swarm::ScaleService>().needs(&[Swarm]),
+        ToolDef::of_action::<swarm::SetMemoryLimit>().needs(&[Swarm]),
+        ToolDef::of::<database::CheckDatabase>().needs(&[Database]),
+        ToolDef::of_action::<database::RunDatabaseMaintenance>().needs(&[Database]),
+        ToolDef::of_action::<database::RestartDatabase>().needs(&[Database]),
+        ToolDef::of::<loadbalancer::CheckLoadBalancer>().needs(&[LoadBalancer]),
+        ToolDef::of_action::<loadbalancer::UpdateHealthCheck>().needs(&[Aws]),
+        ToolDef::of_action::<loadbalancer::DrainInstance>().needs(&[Aws]),
+        ToolDef::of_action::<loadbalancer::RestoreInstance>().needs(&[Aws]),
     ]
 }
 

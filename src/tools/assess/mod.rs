@@ -1,6 +1,7 @@
 //! Assessment: the read-only half of the runbook's P0 step 2 and its diagnostics script.
 
 mod bridge;
+mod changes;
 mod diagnostics;
 pub(crate) mod health;
 mod logs;
@@ -8,6 +9,7 @@ mod resources;
 mod services;
 
 pub use bridge::GetBridgeStatus;
+pub use changes::WhatChanged;
 pub use diagnostics::RunDiagnostics;
 pub use health::CheckHealth;
 pub use logs::GetRecentLogs;

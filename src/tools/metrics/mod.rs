@@ -1,7 +1,10 @@
 //! Metrics: PromQL against the configured Prometheus, with the runbook's queries as presets.
 
+mod alerts;
+pub mod api;
 mod query;
 
+pub use alerts::GetAlerts;
 pub use query::QueryMetrics;
 
 /// Built-in presets; `$window` becomes the rate window. Config may add or replace presets.

@@ -3,7 +3,7 @@
 //! actions target a Swarm service, not inventory hosts, so they have no `hosts` argument.
 //! Every one reads the service back after its command and reports what it wants and runs now.
 
-mod cli;
+pub mod cli;
 mod memory;
 mod rollback;
 mod scale;

@@ -4,6 +4,9 @@
 //! into findings. Every command of a host runs concurrently over its one ssh connection.
 
 mod sections;
+mod text;
+
+use text::digest;
 
 use sections::{endpoint, grade, health_checks, keep_last, log_events, metric_samples};
 
@@ -191,34 +194,7 @@ impl Tool for RunDiagnostics {
     }
 
     fn summary(out: &Output) -> String {
-        let word = match out.overall {
-            Severity::Ok => "OK",
-            Severity::Warn => "WARN",
-            Severity::Critical => "CRITICAL",
-        };
-        let mut s = format!("{word}: {}", fanout::hosts_line(&out.hosts));
-        if let Some(lb) = &out.load_balancer {
-            s.push_str(if lb.healthy {
-                "; load balancer healthy"
-            } else {
-                "; load balancer UNHEALTHY"
-            });
-        }
-        if out.problems.is_empty() {
-            s.push_str("; no problems found");
-        } else {
-            s.push_str(&format!(
-                "; {} problem(s): {}",
-                out.problems.len(),
-                out.problems
-                    .iter()
-                    .take(8)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ));
-        }
-        s
+        digest(out).render()
     }
 
     fn is_error(out: &Output) -> bool {

@@ -182,7 +182,13 @@ pub(super) async fn metric_samples(ctx: &Ctx, host: &Host, services: &[Service])
                 req = req.header("X-API-Key", k);
             }
             let reply = ctx.http.send(&req).await.ok()?;
-            metrics_text::parse_samples(&reply.body, metrics_text::RUNBOOK_METRIC_PREFIXES).ok()
+            let mut samples =
+                metrics_text::parse_samples(&reply.body, metrics_text::RUNBOOK_METRIC_PREFIXES)
+                    .ok()?;
+            // Histogram buckets are most of a page and say little at a glance: the count and
+            // sum stay, and query_metrics gives the percentiles.
+            samples.retain(|s| !s.name.ends_with("_bucket"));
+            Some(samples)
         })
     });
     futures::future::join_all(reads)
