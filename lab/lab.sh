@@ -16,8 +16,10 @@
 # own `ps`. Each runs sshd :22 (user runbook with sudo -n; root on mcp-03) and a node exporter
 # :9100; under the daemonless systemctl, the app hosts run cctelegram-mcp :8080,
 # cctelegram-bridge :8081 (the demo binary) and nginx :80, and db-01 runs postgresql :5432
-# (its data under the lab dir). In the root namespace: Prometheus 127.0.0.1:9090 and an nginx
-# load balancer on 10.200.0.1:8088 and 127.0.0.1:8088. Everything lives under $RUNBOOK_LAB_DIR
+# (its data under the lab dir). In the root namespace: Prometheus 127.0.0.1:9090 (alerting rules
+# in templates/alerts.yml; 7 days of generated history from lab/history.py, its facts in
+# $LAB/prometheus/history.json) and an nginx load balancer on 10.200.0.1:8088 and
+# 127.0.0.1:8088. Everything lives under $RUNBOOK_LAB_DIR
 # (/tmp/runbook-lab); the demo binary comes from $RUNBOOK_DEMO_BIN
 # (default target/debug/cctelegram-demo). Config files are in lab/templates/.
 # Docker Swarm: the real docker CLI talks to lab/docker-standin.py on 127.0.0.1:23750, a
@@ -381,12 +383,36 @@ make_ssh_keys() { # kept across restarts, so a running client's known_hosts stay
         "$d/client_key" "$d/known_hosts" >>"$d/ssh_config"
 }
 
+# Prometheus with the alerting rules of templates/alerts.yml and, in a new data dir, 7 days of
+# generated history (lab/history.py) backfilled before it starts; the facts tests expect
+# (shapes, their absolute start and end) are in $LAB/prometheus/history.json. Retention 15d,
+# else the history's block is deleted at once.
 start_prometheus() {
-    render prometheus.yml "$LAB/prometheus/prometheus.yml"
-    promtool check config "$LAB/prometheus/prometheus.yml" >/dev/null
-    bg prometheus prometheus --config.file="$LAB/prometheus/prometheus.yml" \
-        --storage.tsdb.path="$LAB/prometheus/data" --storage.tsdb.retention.time=1d \
+    local p=$LAB/prometheus
+    render prometheus.yml "$p/prometheus.yml"
+    render alerts.yml "$p/alerts.yml"
+    promtool check rules "$p/alerts.yml" >/dev/null
+    promtool check config "$p/prometheus.yml" >/dev/null
+    # once per data dir: start-component keeps the blocks and must not add the history twice
+    compgen -G "$p/data/*/meta.json" >/dev/null || backfill_history
+    bg prometheus prometheus --config.file="$p/prometheus.yml" \
+        --storage.tsdb.path="$p/data" --storage.tsdb.retention.time=15d \
         --web.listen-address=127.0.0.1:9090 --web.enable-lifecycle --log.level=warn
+}
+
+# The history ends 5 minutes before now (on a minute): the head refuses every sample older
+# than the newest block's end (all scrapes would be dropped as "out of bounds"), and rate
+# windows up to [5m] right after start see live samples only. The largest block range
+# promtool knows (2h*3^9) makes one block: promtool reads the file once per block (~1 s for
+# one, ~36 s for the default 2 h blocks).
+backfill_history() {
+    local p=$LAB/prometheus t0
+    t0=$(ms)
+    mkdir -p "$p/data"
+    python3 "$HERE/history.py" --end "$(($(date +%s) - 300))" --out "$p/history.om" --facts "$p/history.json"
+    promtool tsdb create-blocks-from openmetrics --max-block-duration=39366h -q "$p/history.om" "$p/data" >/dev/null
+    rm -f "$p/history.om"
+    log "prometheus: 7 days of history backfilled in $(($(ms) - t0)) ms ($p/history.json)"
 }
 
 ensure_user() {
@@ -565,6 +591,7 @@ export RUNBOOK_LAB_DB_HOST=$DB_HOST
 export RUNBOOK_LAB_SSH_CONFIG=$LAB/ssh/ssh_config
 export RUNBOOK_LAB_LB_URL=http://$NET.1:8088
 export PROMETHEUS_URL=http://127.0.0.1:9090
+export RUNBOOK_LAB_PROM_HISTORY=$LAB/prometheus/history.json
 export RUNBOOK_LAB_DOCKER_HOST=tcp://127.0.0.1:23750
 export RUNBOOK_LAB_AWS_ENDPOINT=$AWS_ENDPOINT
 export DATABASE_URL=$(cat "$LAB/secrets/database_url")

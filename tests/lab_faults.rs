@@ -229,3 +229,150 @@ async fn a_dead_ssh_master_is_reopened_on_the_next_call() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after[0], before[0], "a new master was opened");
 }
+
+/// Puts the three faults back the way the lab runs, also when an assertion fails.
+struct ThreeFaults;
+
+impl ThreeFaults {
+    fn inject() -> Self {
+        lab_exec("mcp-01", &["systemctl", "stop", "cctelegram-mcp"]);
+        lab_exec(
+            "mcp-02",
+            &["sh", "-c", "echo 5xx > /run/cctelegram/mcp.mode"],
+        );
+        lab_exec(
+            "mcp-03",
+            &[
+                "fallocate",
+                "-l",
+                "15M",
+                "/var/lib/cctelegram/runbook-test-fill",
+            ],
+        );
+        ThreeFaults
+    }
+}
+
+impl Drop for ThreeFaults {
+    fn drop(&mut self) {
+        lab_exec("mcp-01", &["systemctl", "start", "cctelegram-mcp"]);
+        lab_exec(
+            "mcp-02",
+            &["sh", "-c", "echo ok > /run/cctelegram/mcp.mode"],
+        );
+        lab_exec(
+            "mcp-03",
+            &["rm", "-f", "/var/lib/cctelegram/runbook-test-fill"],
+        );
+    }
+}
+
+/// DESIGN §9 on a lab with a fault on every app host (a healthy lab proves nothing): each
+/// fault is named in the text the model reads, and the text stays within its budget.
+#[tokio::test]
+async fn every_fault_is_named_in_a_text_within_budget() {
+    let _g = SERIAL.lock().await;
+    let client = spawn(Some(&lab_config()), &[]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let listed = serde_json::to_string(&tools).unwrap().len();
+    assert!(listed <= 100_000, "tools/list is {listed} bytes");
+
+    let faults = ThreeFaults::inject();
+    let started = std::time::SystemTime::now();
+    let app = json!({"hosts": ["mcp-01", "mcp-02", "mcp-03"]});
+    let r = call(&client, "run_diagnostics", app.clone()).await;
+    let t = text(&r);
+    assert_eq!(r.content.len(), 1, "one text block, not the JSON again");
+    assert!(t.len() <= 4_000, "{} characters on 3 hosts:\n{t}", t.len());
+    let line = |host: &str, needle: &str| {
+        assert!(
+            t.lines().any(|l| l.contains(host) && l.contains(needle)),
+            "no line names {host} and {needle}:\n{t}"
+        )
+    };
+    line("mcp-01", "cctelegram-mcp");
+    line("mcp-01", "stopped");
+    line("mcp-02", "HTTP 503");
+    line("mcp-03", "disk /var/lib/cctelegram");
+    assert!(t.starts_with("CRITICAL"), "{t}");
+    assert!(t.contains("next: "), "{t}");
+    // One more host (db-01, healthy) costs at most 300 characters.
+    let all = text(&call(&client, "run_diagnostics", json!({})).await);
+    assert!(
+        all.len() <= t.len() + 300,
+        "{} -> {}:\n{all}",
+        t.len(),
+        all.len()
+    );
+
+    // The aftermath tools name the same faults.
+    let perf = call(&client, "validate_performance", json!({"requests": 5})).await;
+    let pt = text(&perf);
+    assert!(
+        pt.lines().any(|l| l.starts_with("- mcp-01 cctelegram-mcp")),
+        "{pt}"
+    );
+    assert!(
+        pt.lines()
+            .any(|l| l.starts_with("- mcp-02 cctelegram-mcp") && l.contains("HTTP 503")),
+        "{pt}"
+    );
+    let since = started
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 5;
+    let rec = call(
+        &client,
+        "verify_recovery",
+        json!({"since": since.to_string(), "checks": 1, "hosts": ["mcp-01", "mcp-02"]}),
+    )
+    .await;
+    assert_eq!(ok(&rec)["verdict"], "not_recovered", "{}", text(&rec));
+    let logs = call(
+        &client,
+        "analyze_logs",
+        json!({"since": since.to_string(), "hosts": ["mcp-02"]}),
+    )
+    .await;
+    let lt = text(&logs);
+    assert!(
+        lt.contains("error line(s)") && lt.contains("GET /health 503"),
+        "{lt}"
+    );
+    assert!(
+        ok(&logs)["total"]["errors"]["total"].as_u64().unwrap() >= 5,
+        "{lt}"
+    );
+
+    // Prometheus' alerting rules see the stopped service and the full disk.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = call(&client, "get_alerts", json!({})).await;
+        let at = text(&a);
+        let has =
+            |name: &str, host: &str| {
+                ok(&a)["alerts"].as_array().unwrap().iter().any(|x| {
+                    x["name"] == name && x["labels"]["host"] == host && x["active_at"] != ""
+                })
+            };
+        if has("ServiceDown", "mcp-01") && has("DiskNearlyFull", "mcp-03") {
+            assert!(at.contains("ServiceDown host=mcp-01"), "{at}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "alerts never came: {at}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for (tool, args) in [
+        ("what_changed", json!({})),
+        ("check_service_status", json!({})),
+        ("check_health", json!({})),
+        ("check_system_resources", json!({})),
+    ] {
+        let n = text(&call(&client, tool, args).await).len();
+        assert!(n <= 40_000, "{tool}: {n} characters");
+    }
+    drop(faults);
+    wait_all_running(&client).await;
+    client.cancel().await.unwrap();
+}

@@ -16,7 +16,12 @@ async fn no_config_lists_tools_and_diagnoses_the_local_machine() {
     // Only what this machine's config can serve: no services, Prometheus or database here.
     assert_eq!(
         names,
-        ["run_diagnostics", "check_system_resources", "what_changed", "run_command"],
+        [
+            "run_diagnostics",
+            "check_system_resources",
+            "what_changed",
+            "run_command"
+        ],
         "{names:?}"
     );
     let r = call(&client, "check_database", json!({})).await;

@@ -27,6 +27,7 @@ pub mod elbv2;
 mod error;
 pub mod findings;
 pub mod logs;
+pub mod logscan;
 pub mod metrics_text;
 pub mod procs;
 pub mod prom;

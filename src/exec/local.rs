@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, wrap_argv};
+use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv};
 
 pub struct LocalExec {
     sudo: bool,
@@ -48,7 +48,7 @@ impl LocalExec {
         let work = async {
             let out = async {
                 match stdout {
-                    Some(s) => read_capped(s, limits.output_cap).await,
+                    Some(s) => read_stdout(s, limits.output_cap, cmd.sink.as_ref()).await,
                     None => Ok((Vec::new(), false)),
                 }
             };

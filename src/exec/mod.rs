@@ -26,6 +26,21 @@ pub struct Cmd {
     /// Environment of the child process (local executor only: ssh refuses a command with one).
     /// This is how secrets reach a local CLI — never as arguments, which `ps` shows.
     pub env: Env,
+    /// Where stdout goes chunk by chunk instead of being kept (a log scan: memory bounded by
+    /// the result, not by the output); `CmdOutput::stdout` is then empty.
+    pub sink: Option<Sink>,
+}
+
+/// A consumer of a command's stdout, called with each chunk as it arrives.
+#[derive(Clone)]
+pub struct Sink(pub std::sync::Arc<SinkFn>);
+
+type SinkFn = dyn Fn(&[u8]) + Send + Sync;
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
 }
 
 /// Variables set for (or removed from) one child process. Values may be secrets: `Debug`
@@ -61,7 +76,14 @@ impl Cmd {
             argv: argv.into_iter().map(Into::into).collect(),
             privileged: false,
             env: Env::default(),
+            sink: None,
         }
+    }
+
+    /// Streams stdout into `sink` instead of keeping it.
+    pub fn streamed(mut self, sink: Sink) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     pub fn privileged(mut self) -> Self {
@@ -265,6 +287,30 @@ pub(crate) fn wrap_argv(cmd: &Cmd, sudo: bool, remote_timeout: Option<Duration>)
     }
     argv.extend(cmd.argv.iter().cloned());
     argv
+}
+
+/// A command's stdout: into its sink when it has one, else kept up to `cap`.
+pub(crate) async fn read_stdout<R>(
+    r: R,
+    cap: usize,
+    sink: Option<&Sink>,
+) -> std::io::Result<(Vec<u8>, bool)>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let Some(sink) = sink else {
+        return read_capped(r, cap).await;
+    };
+    use tokio::io::AsyncReadExt;
+    let mut r = r;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((Vec::new(), false));
+        }
+        (sink.0)(&buf[..n]);
+    }
 }
 
 /// Reads a stream to its end, keeping at most `cap` bytes (the rest is drained so the writer

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::Mutex;
 
-use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, wrap_argv};
+use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv};
 use crate::config::{SshSettings, SshTarget};
 
 /// Exit status of coreutils `timeout` when it had to stop the command.
@@ -166,7 +166,7 @@ impl SshExec {
         let stderr = child.stderr().take();
         let out = async {
             match stdout {
-                Some(s) => read_capped(s, limits.output_cap).await,
+                Some(s) => read_stdout(s, limits.output_cap, cmd.sink.as_ref()).await,
                 None => Ok((Vec::new(), false)),
             }
         };

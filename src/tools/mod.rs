@@ -20,6 +20,7 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of::<assess::CheckHealth>().needs(&[HealthUrl]),
         ToolDef::of::<assess::CheckSystemResources>(),
         ToolDef::of::<assess::GetRecentLogs>().needs(&[Services]),
+        ToolDef::of::<assess::AnalyzeLogs>().needs(&[Logs]),
         ToolDef::of::<assess::GetBridgeStatus>().needs(&[Bridge]),
         ToolDef::of::<metrics::QueryMetrics>().needs(&[Prometheus]),
         ToolDef::of::<metrics::GetAlerts>().needs(&[Prometheus]),
