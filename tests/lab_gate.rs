@@ -827,7 +827,11 @@ async fn forbidden_hidden_and_unauditable_actions_do_not_run() {
     assert!(!tools.iter().any(|t| t.name == "restart_service"));
     let r = call(&client, "restart_service", restart("mcp-02")).await;
     assert_eq!(r.is_error, Some(true));
-    assert!(text(&r).contains("unknown tool"), "{}", text(&r));
+    assert!(
+        text(&r).contains("not offered here: denied by [policy]"),
+        "{}",
+        text(&r)
+    );
     client.cancel().await.unwrap();
 
     // --read-only hides every mutating tool, and a hidden tool cannot be called.
@@ -835,7 +839,11 @@ async fn forbidden_hidden_and_unauditable_actions_do_not_run() {
     let client = common::spawn(Some(&cfg), &["--read-only"]).await;
     let before = main_pid("mcp-02", "cctelegram-mcp");
     let r = call(&client, "restart_service", restart("mcp-02")).await;
-    assert!(text(&r).contains("unknown tool"), "{}", text(&r));
+    assert!(
+        text(&r).contains("not offered here: --read-only"),
+        "{}",
+        text(&r)
+    );
     client.cancel().await.unwrap();
 
     // No intent record, no action: an audit log that cannot be written refuses the call.
