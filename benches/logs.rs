@@ -101,8 +101,74 @@ fn child_scan(which: usize, file: &Path) {
     }
     scan.finish();
     let report = scan.report();
-    std::hint::black_box(&report);
     println!("{} {}", started.elapsed().as_secs_f64(), peak_rss_mib());
+    println!("{}", serde_json::to_string(&report).unwrap());
+}
+
+/// The scan's answer against what the generator wrote down while writing the logs.
+fn check(which: usize, report: &serde_json::Value, expected: &serde_json::Value) -> String {
+    let app = &expected["application"];
+    let sec = &expected["security"];
+    let near = |a: f64, b: f64, rel: f64| (a - b).abs() <= rel * b.abs().max(1e-9);
+    let ok = match which {
+        0 => {
+            let want: u64 = ["ERROR", "CRITICAL", "FATAL"]
+                .iter()
+                .map(|l| app["lines_by_level"][l].as_u64().unwrap_or(0))
+                .sum();
+            report["errors"]["total"].as_u64() == Some(want)
+        }
+        1 => {
+            let want: u64 = sec["events"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            report["security"]["total"].as_u64() == Some(want)
+        }
+        2 => {
+            let d = &report["durations"];
+            let e = &app["duration_ms"];
+            let f = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap();
+            d["count"] == e["count"]
+                // The report rounds to 1 µs; percentiles come from a 1% histogram.
+                && (f(d, "mean_ms") - f(e, "mean")).abs() <= 0.0005
+                && near(f(d, "max_ms"), f(e, "max"), 1e-9)
+                && near(f(d, "p50_ms"), f(e, "p50"), 0.01)
+                && near(f(d, "p99_ms"), f(e, "p99"), 0.01)
+        }
+        _ => {
+            let got: Vec<(String, u64)> = report["rate_limits"]["top_ips"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["key"].as_str().unwrap().into(),
+                        c["count"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, u64)> = sec["rate_limit_top10"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["client_ip"].as_str().unwrap().into(),
+                        c["count"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            got == want
+        }
+    };
+    if ok {
+        "matches".into()
+    } else {
+        format!("DIFFERS: {report}")
+    }
 }
 
 /// Child: a shell pipeline, printing `seconds rss_mib` (the largest process of the pipeline,
@@ -141,7 +207,8 @@ fn child_ssh(config: &Path) {
     println!("{secs} {}", peak_rss_mib());
 }
 
-fn run_child(args: &[String]) -> (f64, f64) {
+/// A child's `seconds rss_mib` line, and what it printed after it.
+fn run_child(args: &[String]) -> (f64, f64, String) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(args)
         .output()
@@ -151,9 +218,14 @@ fn run_child(args: &[String]) -> (f64, f64) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace().map(|x| x.parse::<f64>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut it = first.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+    (
+        it.next().unwrap(),
+        it.next().unwrap(),
+        rest.trim().to_string(),
+    )
 }
 
 /// A copy of the lab config with a service on mcp-03 whose logs are the bench's files.
@@ -202,27 +274,44 @@ fn main() {
         size("application.log") as f64 / 1048576.0,
         size("security.log") as f64 / 1048576.0
     );
-    println!("| analysis | runbook pipeline | RSS | analyze_logs scan | RSS | speed-up |");
-    println!("|---|---|---|---|---|---|");
+    // Both sides read from the page cache: one read of each file before anything is timed.
+    for f in ["application.log", "security.log"] {
+        std::io::copy(
+            &mut std::fs::File::open(dir.join(f)).unwrap(),
+            &mut std::io::sink(),
+        )
+        .unwrap();
+    }
+    let expected: Option<serde_json::Value> = std::fs::read_to_string(dir.join("expected.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    println!(
+        "| analysis | runbook pipeline | RSS | analyze_logs scan | RSS | speed-up | vs expected.json |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (i, (name, _, file, _)) in PIPELINES.iter().enumerate() {
-        let (sh, sh_rss) = run_child(&[
+        let (sh, sh_rss, _) = run_child(&[
             "child-shell".into(),
             i.to_string(),
             dir.display().to_string(),
         ]);
-        let (rs, rs_rss) = run_child(&[
+        let (rs, rs_rss, report) = run_child(&[
             "child-scan".into(),
             i.to_string(),
             dir.join(file).display().to_string(),
         ]);
+        let verdict = match &expected {
+            Some(e) => check(i, &serde_json::from_str(&report).unwrap(), e),
+            None => "no expected.json".into(),
+        };
         println!(
-            "| {name} | {sh:.2} s | {sh_rss:.0} MiB | {rs:.2} s | {rs_rss:.0} MiB | {:.1}× |",
+            "| {name} | {sh:.2} s | {sh_rss:.0} MiB | {rs:.2} s | {rs_rss:.0} MiB | {:.1}× | {verdict} |",
             sh / rs
         );
     }
     if args.iter().any(|a| a == "--ssh") {
         let config = ssh_config(&dir);
-        let (secs, rss) = run_child(&["child-ssh".into(), config.display().to_string()]);
+        let (secs, rss, _) = run_child(&["child-ssh".into(), config.display().to_string()]);
         println!(
             "\nanalyze_logs on mcp-03 over ssh, both logs, all four analyses, end to end: \
              {secs:.2} s, peak RSS {rss:.0} MiB"

@@ -318,7 +318,7 @@ prepare_dirs() {
     mkdir -p "$LAB/.old.$$"
     mv "$LAB/hosts" "$LAB/logs" "$LAB/lb" "$LAB/prometheus" "$LAB/opt" "$LAB/pg" "$LAB/.old.$$/" 2>/dev/null || true
     (setsid nice rm -rf "$LAB"/.old.* </dev/null >/dev/null 2>&1 &)
-    mkdir -p "$LAB"/{run,logs,bin,hosts,state,lb/logs,lb/tmp,prometheus,opt/cctelegram/bin}
+    mkdir -p "$LAB"/{run,logs,bin,hosts,state,lb/logs,lb/tmp,prometheus/rules,opt/cctelegram/bin}
     install -m 755 "$HERE/host-init.sh" "$HERE/journalctl" "$LAB/bin/"
     install -m 644 "$HERE/root-bashrc" "$LAB/bin/"
     install -m 755 "$DEMO_BIN" "$LAB/opt/cctelegram/bin/cctelegram-demo"

@@ -31,6 +31,7 @@ impl Real {
     fn cmd(&self, c: &Command) -> Result<Cmd, ExecError> {
         let mut cmd = Cmd::new(c.argv.iter().cloned());
         cmd.privileged = c.sudo;
+        cmd.input = c.stdin.as_ref().map(|s| s.as_bytes().to_vec());
         for e in &c.env {
             cmd = match e {
                 EnvVar::Set { name, value } => cmd.env(name, value),

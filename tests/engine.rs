@@ -254,6 +254,9 @@ hosts = ["db-01"]
 [database]
 url_secret = "database_url"
 service = "postgresql"
+[prometheus]
+url = "http://127.0.0.1:9"
+rules_file = "/etc/prometheus/rules/runbook-mcp.yml"
 [swarm]
 docker_host = "tcp://127.0.0.1:23750"
 services = ["web_app"]
@@ -384,6 +387,8 @@ fn sample(tool: &str) -> Option<Value> {
         "drain_instance" => json!({"hosts": ["mcp-02"]}),
         "restore_instance" => json!({"hosts": ["mcp-03"]}),
         "run_command" => json!({"hosts": ["mcp-01"], "argv": ["touch", "/var/tmp/marker"]}),
+        "install_alert_rules" => json!({"p95_ms": 800}),
+        "run_load_test" => json!({"host": "mcp-01", "requests": 20, "concurrency": 5}),
         _ => return None,
     })
 }
@@ -423,8 +428,27 @@ async fn every_registered_action_runs_only_its_sealed_steps() {
                 "{name} ran `{q}`, not in its plan"
             );
         }
+        // A load test's effect is its GETs, all of them to the URL its plan names.
+        let load_urls: Vec<&str> = plan
+            .stages
+            .iter()
+            .flat_map(|s| &s.steps)
+            .filter_map(|s| match s {
+                runbook_mcp::engine::plan::Step::Load { url, .. } => Some(url.as_str()),
+                _ => None,
+            })
+            .collect();
+        let loaded = b
+            .rec
+            .log()
+            .into_iter()
+            .filter(|r| matches!(r, Recorded::Get(u) if load_urls.contains(&u.as_str())))
+            .count();
+        if !load_urls.is_empty() {
+            assert_eq!(loaded, 20, "{name}: the sealed request count");
+        }
         assert!(
-            !ran.is_empty() || !changes.is_empty(),
+            !ran.is_empty() || !changes.is_empty() || loaded > 0,
             "{name}: nothing ran"
         );
         for c in &ran {

@@ -8,9 +8,8 @@
 //! a cap on distinct keys, durations in a log-scale histogram (1% relative precision), never
 //! the lines. Chunks may end mid-line; the rest is carried to the next chunk.
 
-use std::collections::HashMap;
-
-use memchr::memmem::Finder;
+use memchr::memmem::{Finder, FinderRev};
+use rustc_hash::FxHashMap as HashMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -58,8 +57,11 @@ pub struct Scan {
     carry: Vec<u8>,
     lines: u64,
     in_window: u64,
-    first: Option<String>,
-    last: Option<String>,
+    /// Timestamps of the first and last line in the window (bytes: no allocation per line).
+    first: Option<Vec<u8>>,
+    last: Vec<u8>,
+    /// Scratch for the `MESSAGE from IP` key.
+    pair: Vec<u8>,
     error_levels: Counts,
     error_buckets: Counts,
     error_messages: Counts,
@@ -74,7 +76,8 @@ struct Keys {
     timestamp: Finder<'static>,
     level: Finder<'static>,
     message: Finder<'static>,
-    duration: Finder<'static>,
+    /// From the end: the duration sits in the context, near the end of the line.
+    duration: FinderRev<'static>,
     client_ip: Finder<'static>,
     security: Finder<'static>,
     rate_limit: Finder<'static>,
@@ -88,16 +91,19 @@ impl Scan {
                 timestamp: Finder::new(b"\"timestamp\":\""),
                 level: Finder::new(b"\"level\":\""),
                 message: Finder::new(b"\"message\":\""),
-                duration: Finder::new(b"\"duration\":"),
+                duration: FinderRev::new(b"\"duration\":"),
                 client_ip: Finder::new(b"\"client_ip\":\""),
                 security: Finder::new(b"\"type\":\"SECURITY\""),
-                rate_limit: Finder::new(b"RATE_LIMIT_EXCEEDED"),
+                // The key, not the bare word: a client's request path can put the word in a
+                // line, never an unescaped `"event":"`.
+                rate_limit: Finder::new(b"\"event\":\"RATE_LIMIT_EXCEEDED\""),
             },
             carry: Vec::new(),
             lines: 0,
             in_window: 0,
             first: None,
-            last: None,
+            last: Vec::new(),
+            pair: Vec::new(),
             error_levels: Counts::default(),
             error_buckets: Counts::default(),
             error_messages: Counts::default(),
@@ -117,7 +123,9 @@ impl Scan {
                 Some(i) => {
                     let mut line = std::mem::take(&mut self.carry);
                     line.extend_from_slice(&rest[..i]);
-                    self.line(&line);
+                    if let Some(ts) = self.line(&line) {
+                        self.last = ts.to_vec();
+                    }
                     rest = &rest[i + 1..];
                 }
                 None => {
@@ -127,9 +135,17 @@ impl Scan {
             }
         }
         let mut start = 0;
+        // The newest timestamp is copied once per chunk, not once per line.
+        let mut newest: Option<&[u8]> = None;
         for end in memchr::memchr_iter(b'\n', rest) {
-            self.line(&rest[start..end]);
+            if let Some(ts) = self.line(&rest[start..end]) {
+                newest = Some(ts);
+            }
             start = end + 1;
+        }
+        if let Some(ts) = newest {
+            self.last.clear();
+            self.last.extend_from_slice(ts);
         }
         self.carry.extend_from_slice(&rest[start..]);
     }
@@ -137,18 +153,28 @@ impl Scan {
     /// Ends the input: a last line without a newline counts.
     pub fn finish(&mut self) {
         let line = std::mem::take(&mut self.carry);
-        if !line.is_empty() {
-            self.line(&line);
+        if let Some(ts) = self.line(&line) {
+            self.last = ts.to_vec();
         }
     }
 
-    fn line(&mut self, line: &[u8]) {
+    /// Scans one line; answers its timestamp when the line is in the window.
+    fn line<'l>(&mut self, line: &'l [u8]) -> Option<&'l [u8]> {
         if line.is_empty() {
-            return;
+            return None;
         }
         self.lines += 1;
-        let ts = field(&self.keys.timestamp, line, b'"');
-        if let Some(ts) = ts {
+        // The service writes the timestamp first: no search for it on the common path.
+        const TS: &[u8] = b"{\"timestamp\":\"";
+        let ts = if line.starts_with(TS) {
+            let rest = &line[TS.len()..];
+            memchr::memchr(b'"', rest).map(|n| &rest[..n])
+        } else {
+            field(&self.keys.timestamp, line, b'"')
+        };
+        if let Some(ts) = ts
+            && (self.opts.since.is_some() || self.opts.until.is_some())
+        {
             let t19 = &ts[..ts.len().min(19)];
             if self
                 .opts
@@ -161,26 +187,30 @@ impl Scan {
                     .as_deref()
                     .is_some_and(|u| t19 > u.as_bytes())
             {
-                return;
+                return None;
             }
         }
         self.in_window += 1;
-        if let Some(ts) = ts {
-            let ts = String::from_utf8_lossy(ts);
-            if self.first.is_none() {
-                self.first = Some(ts.to_string());
-            }
-            self.last = Some(ts.into_owned());
+        if self.first.is_none() {
+            self.first = ts.map(<[u8]>::to_vec);
         }
         let a = self.opts.analyses;
-        if self.keys.security.find(line).is_some() {
-            if a.security || a.rate_limits {
-                self.security_line(line, a);
+        if a.rate_limits && !a.security && !a.errors && !a.durations {
+            // Only offenders wanted: one search decides the line.
+            if self.keys.rate_limit.find(line).is_some() {
+                let ip = field(&self.keys.client_ip, line, b'"').unwrap_or(b"-");
+                self.rate_limit_ips.add(ip);
             }
-            return;
+            return ts;
+        }
+        // `"type":"SECURITY"` follows the timestamp and level: look only at the line's head.
+        let head = &line[..line.len().min(96)];
+        if (a.security || a.rate_limits) && self.keys.security.find(head).is_some() {
+            self.security_line(line, a);
+            return ts;
         }
         if a.errors
-            && let Some(level) = field(&self.keys.level, line, b'"')
+            && let Some(level) = level(&self.keys.level, line, ts.map_or(0, <[u8]>::len))
             && matches!(level, b"ERROR" | b"CRITICAL" | b"FATAL")
         {
             self.error_levels.add(level);
@@ -192,7 +222,7 @@ impl Scan {
             self.error_messages.add(msg);
         }
         if a.durations
-            && let Some(at) = self.keys.duration.find(line)
+            && let Some(at) = self.keys.duration.rfind(line)
         {
             let num = &line[at + 11..];
             let end = num
@@ -206,20 +236,26 @@ impl Scan {
                 self.durations.add(ms);
             }
         }
+        ts
     }
 
     fn security_line(&mut self, line: &[u8], a: Analyses) {
+        let limited = a.rate_limits && self.keys.rate_limit.find(line).is_some();
+        if !a.security && !limited {
+            return;
+        }
         let ip = field(&self.keys.client_ip, line, b'"').unwrap_or(b"-");
         if a.security {
             let msg = field(&self.keys.message, line, b'"').unwrap_or(b"");
             self.security_events.add(msg);
             self.security_ips.add(ip);
-            let mut pair = msg.to_vec();
-            pair.extend_from_slice(b" from ");
-            pair.extend_from_slice(ip);
-            self.security_pairs.add(&pair);
+            self.pair.clear();
+            self.pair.extend_from_slice(msg);
+            self.pair.extend_from_slice(b" from ");
+            self.pair.extend_from_slice(ip);
+            self.security_pairs.add(&self.pair);
         }
-        if a.rate_limits && self.keys.rate_limit.find(line).is_some() {
+        if limited {
             self.rate_limit_ips.add(ip);
         }
     }
@@ -232,10 +268,9 @@ impl Scan {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.last = match (self.last.take(), o.last) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        if o.last > self.last {
+            self.last = o.last;
+        }
         self.error_levels.merge(o.error_levels);
         self.error_buckets.merge(o.error_buckets);
         self.error_messages.merge(o.error_messages);
@@ -252,8 +287,8 @@ impl Scan {
         Report {
             lines: self.lines,
             in_window: self.in_window,
-            first: self.first.clone(),
-            last: self.last.clone(),
+            first: self.first.as_deref().map(text),
+            last: (!self.last.is_empty()).then(|| text(&self.last)),
             errors: a.errors.then(|| ErrorReport {
                 total: self.error_levels.total(),
                 by_level: self.error_levels.top(usize::MAX),
@@ -273,6 +308,21 @@ impl Scan {
             }),
         }
     }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The level, which the service writes right after the timestamp (`ts_len` bytes of it).
+fn level<'a>(key: &Finder<'_>, line: &'a [u8], ts_len: usize) -> Option<&'a [u8]> {
+    const AT: &[u8] = b"\",\"level\":\"";
+    let after = 14 + ts_len;
+    if line.get(after..after + AT.len()) == Some(AT) {
+        let rest = &line[after + AT.len()..];
+        return memchr::memchr(b'"', rest).map(|n| &rest[..n]);
+    }
+    field(key, line, b'"')
 }
 
 /// The text value of `key` in `line`, up to `end` (a JSON string's closing quote; escaped
@@ -576,6 +626,34 @@ mod tests {
             "SECURITY RATE_LIMIT_EXCEEDED from 10.0.0.9"
         );
     }
+
+    #[test]
+    fn a_request_path_cannot_make_a_client_a_rate_limit_offender() {
+        let line = access("2026-12-01T10:00:00.000Z", 404, 1.0).replace(
+            "/api",
+            "/RATE_LIMIT_EXCEEDED\\\"event\\\":\\\"RATE_LIMIT_EXCEEDED",
+        );
+        for only in [true, false] {
+            let mut o = opts();
+            if only {
+                o.analyses = Analyses {
+                    rate_limits: true,
+                    ..NONE
+                };
+            }
+            let mut s = Scan::new(o);
+            s.feed(line.as_bytes());
+            s.finish();
+            assert_eq!(s.report().rate_limits.unwrap().total, 0, "{line}");
+        }
+    }
+
+    const NONE: Analyses = Analyses {
+        errors: false,
+        security: false,
+        durations: false,
+        rate_limits: false,
+    };
 
     #[test]
     fn the_window_drops_lines_outside_it_and_merging_adds_up() {

@@ -14,6 +14,7 @@ mod gate;
 pub mod guards;
 pub mod hooks;
 pub mod identity;
+mod load;
 pub mod needs;
 mod outcome;
 pub mod plan;

@@ -91,6 +91,10 @@ pub struct Command {
     /// Keep what it prints (the first 8 KiB) in the outcome (`run_command`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub output: bool,
+    /// Written to the command's standard input (a file's new content for `tee FILE`): part
+    /// of the plan, so of its digest — the approved bytes are the bytes written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -106,6 +110,7 @@ impl Command {
             env: Vec::new(),
             timeout_secs: None,
             output: false,
+            stdin: None,
         }
     }
 
@@ -126,8 +131,13 @@ impl Command {
                 }
             })
             .collect();
+        let input = self.stdin.as_ref().map_or_else(String::new, |s| {
+            use sha2::Digest as _;
+            let sum = hex::encode(sha2::Sha256::digest(s.as_bytes()));
+            format!(" < ({} bytes, sha256 {})", s.len(), &sum[..16])
+        });
         format!(
-            "{}{}",
+            "{}{}{input}",
             if self.sudo { "sudo " } else { "" },
             words.join(" ")
         )
@@ -311,6 +321,15 @@ pub enum Step {
         destination: String,
         body: Value,
     },
+    /// A bounded load test from this server: `requests` GETs of a configured URL,
+    /// `concurrency` at a time, the API key from the named secret (never in the plan).
+    Load {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key_secret: Option<String>,
+        requests: u32,
+        concurrency: u32,
+    },
     /// Reads a value and records it under `name`; controls nothing.
     Capture {
         name: String,
@@ -359,6 +378,12 @@ impl Step {
             Step::Sql { target, statement } => format!("sql on {target}: {statement}"),
             Step::Http { method, url, .. } => format!("{method} {url}"),
             Step::Send { destination, .. } => format!("send to {destination}"),
+            Step::Load {
+                url,
+                requests,
+                concurrency,
+                ..
+            } => format!("load test: GET {url} × {requests}, {concurrency} at a time"),
             Step::Capture { name, fact } => format!("capture {name}: {}", fact.read.line()),
             Step::Expect { what, value, .. } => format!("expect {what} = {value}"),
             Step::Guard {
@@ -544,7 +569,10 @@ impl Plan {
                     Step::Guard { probe: p, .. } | Step::WaitUntil { probe: p, .. } => {
                         probe(p, out)
                     }
-                    Step::Sql { .. } | Step::Http { .. } | Step::Send { .. } => {}
+                    Step::Sql { .. }
+                    | Step::Http { .. }
+                    | Step::Send { .. }
+                    | Step::Load { .. } => {}
                 }
             }
         }

@@ -222,6 +222,29 @@ async fn run_step(cx: &Cx<'_>, step: &Step, out: &mut StageOutcome) -> Flow {
                 .push(outcome(step.line(), status, None, detail, ms(started)));
             ok_or_fail(status == StepStatus::Ok)
         }
+        Step::Load {
+            url,
+            api_key_secret,
+            requests,
+            concurrency,
+        } => {
+            let r = super::load::run(
+                exec,
+                url,
+                api_key_secret.as_deref(),
+                *requests,
+                *concurrency,
+            )
+            .await;
+            let status = if r.passed() {
+                StepStatus::Ok
+            } else {
+                StepStatus::Failed
+            };
+            out.steps
+                .push(outcome(step.line(), status, None, r.line(), ms(started)));
+            ok_or_fail(status == StepStatus::Ok)
+        }
         Step::Http { .. } | Step::Send { .. } => {
             // The notify tools bring destinations; until then no plan holds these steps.
             out.steps.push(outcome(

@@ -412,7 +412,7 @@ fn enums(v: &mut Value) {
 
 /// Objects nested deeper than this many levels of properties are given by their type only:
 /// the deep shape is in `tools/`' Rust sources and docs, and every level costs every request.
-const OUTPUT_DEPTH: usize = 4;
+const OUTPUT_DEPTH: usize = 3;
 
 fn shallow(v: &mut Value, depth: usize) {
     let Value::Object(o) = v else { return };

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv};
+use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv, write_input};
 
 pub struct LocalExec {
     sudo: bool,
@@ -37,7 +37,11 @@ impl LocalExec {
         command.envs(cmd.env.set.iter().map(|(k, v)| (k, v)));
         let mut child = command
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(if cmd.input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -45,7 +49,9 @@ impl LocalExec {
             .map_err(|e| ExecError::Failed(format!("{}: {e}", cmd.argv.join(" "))))?;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
+        let stdin = child.stdin.take();
         let work = async {
+            let input = write_input(stdin, cmd.input.as_deref());
             let out = async {
                 match stdout {
                     Some(s) => read_stdout(s, limits.output_cap, cmd.sink.as_ref()).await,
@@ -58,7 +64,7 @@ impl LocalExec {
                     None => Ok((Vec::new(), false)),
                 }
             };
-            let ((out, truncated), (err, _)) = tokio::try_join!(out, err)?;
+            let (_, (out, truncated), (err, _)) = tokio::try_join!(input, out, err)?;
             let status = child.wait().await?;
             Ok::<_, std::io::Error>((status, out, err, truncated))
         };

@@ -29,6 +29,8 @@ pub struct Cmd {
     /// Where stdout goes chunk by chunk instead of being kept (a log scan: memory bounded by
     /// the result, not by the output); `CmdOutput::stdout` is then empty.
     pub sink: Option<Sink>,
+    /// Bytes written to the child's stdin (then closed); `None`: stdin is `/dev/null`.
+    pub input: Option<Vec<u8>>,
 }
 
 /// A consumer of a command's stdout, called with each chunk as it arrives.
@@ -77,6 +79,7 @@ impl Cmd {
             privileged: false,
             env: Env::default(),
             sink: None,
+            input: None,
         }
     }
 
@@ -287,6 +290,19 @@ pub(crate) fn wrap_argv(cmd: &Cmd, sudo: bool, remote_timeout: Option<Duration>)
     }
     argv.extend(cmd.argv.iter().cloned());
     argv
+}
+
+/// Writes a command's input to its stdin and closes it (a dropped pipe ends the input).
+pub(crate) async fn write_input<W>(w: Option<W>, input: Option<&[u8]>) -> std::io::Result<()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    if let (Some(mut w), Some(bytes)) = (w, input) {
+        w.write_all(bytes).await?;
+        w.shutdown().await?;
+    }
+    Ok(())
 }
 
 /// A command's stdout: into its sink when it has one, else kept up to `cap`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::sync::Mutex;
 
-use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv};
+use super::{Cmd, CmdOutput, ExecError, Limits, read_capped, read_stdout, wrap_argv, write_input};
 use crate::config::{SshSettings, SshTarget};
 
 /// Exit status of coreutils `timeout` when it had to stop the command.
@@ -158,12 +158,17 @@ impl SshExec {
         for a in &argv[1..] {
             c.arg(a);
         }
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.stdin(if cmd.input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().await.map_err(|e| Spawn(e.to_string()))?;
         let stdout = child.stdout().take();
         let stderr = child.stderr().take();
+        let input = write_input(child.stdin().take(), cmd.input.as_deref());
         let out = async {
             match stdout {
                 Some(s) => read_stdout(s, limits.output_cap, cmd.sink.as_ref()).await,
@@ -176,8 +181,8 @@ impl SshExec {
                 None => Ok((Vec::new(), false)),
             }
         };
-        let ((out, truncated), (err, _)) =
-            tokio::try_join!(out, err).map_err(|e| Other(e.to_string()))?;
+        let (_, (out, truncated), (err, _)) =
+            tokio::try_join!(input, out, err).map_err(|e| Other(e.to_string()))?;
         let status = child.wait().await.map_err(|e| Other(e.to_string()))?;
         Ok(CmdOutput {
             exit_code: status.code(),

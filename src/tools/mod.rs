@@ -5,6 +5,7 @@ pub mod assess;
 pub mod database;
 pub mod loadbalancer;
 pub mod metrics;
+pub mod prevent;
 pub mod remediate;
 pub mod swarm;
 pub mod verify;
@@ -27,6 +28,11 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of::<assess::WhatChanged>(),
         ToolDef::of::<verify::VerifyRecovery>().needs(&[HealthUrl]),
         ToolDef::of::<verify::ValidatePerformance>().needs(&[HealthUrl]),
+        ToolDef::of_action::<verify::RunLoadTest>().needs(&[HealthUrl]),
+        ToolDef::of::<metrics::AnalyzeIncidentImpact>().needs(&[Prometheus]),
+        ToolDef::of::<metrics::GenerateCapacityReport>().needs(&[Prometheus]),
+        ToolDef::of::<prevent::GenerateAlertRules>(),
+        ToolDef::of_action::<prevent::InstallAlertRules>().needs(&[RulesFile]),
         ToolDef::of_action::<remediate::RestartService>().needs(&[Services]),
         ToolDef::of_action::<remediate::RollingRestart>().needs(&[Services]),
         ToolDef::of_action::<remediate::RestartBridge>().needs(&[Bridge]),

@@ -2,9 +2,13 @@
 
 mod alerts;
 pub mod api;
+mod capacity;
+mod impact;
 mod query;
 
 pub use alerts::GetAlerts;
+pub use capacity::GenerateCapacityReport;
+pub use impact::AnalyzeIncidentImpact;
 pub use query::QueryMetrics;
 
 /// Built-in presets; `$window` becomes the rate window. Config may add or replace presets.

@@ -1,9 +1,11 @@
 //! Verification after a fix: is it really over (`verify_recovery`), and is it fast again
 //! (`validate_performance`)?
 
+mod load;
 mod performance;
 mod recovery;
 
+pub use load::RunLoadTest;
 pub use performance::ValidatePerformance;
 pub use recovery::VerifyRecovery;
 
