@@ -20,6 +20,7 @@ async fn no_config_lists_tools_and_diagnoses_the_local_machine() {
             "run_diagnostics",
             "check_system_resources",
             "what_changed",
+            "generate_alert_rules",
             "run_command"
         ],
         "{names:?}"
