@@ -303,3 +303,155 @@ async fn alert_rules_pass_promtool_and_install_through_the_gate_with_a_restore()
     );
     client.cancel().await.unwrap();
 }
+
+/// The demo limits each client to 50 requests a second: tests that send traffic take turns.
+static TRAFFIC: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn api_key() -> String {
+    std::fs::read_to_string(format!("{}/secrets/api_key", lab_dir()))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn recovery_is_judged_on_traffic_since_the_fix_and_no_traffic_is_unknown() {
+    let _turn = TRAFFIC.lock().await;
+    let client = spawn(Some(&lab_config()), &[]).await;
+    // Nothing but probes in the last second: no traffic to judge by.
+    let r = call(
+        &client,
+        "verify_recovery",
+        json!({"since": (unix_now() - 1).to_string(), "checks": 1, "hosts": ["mcp-01"]}),
+    )
+    .await;
+    assert_eq!(ok(&r)["verdict"], "unknown", "{}", text(&r));
+    assert!(
+        text(&r).contains("no requests since the fix"),
+        "{}",
+        text(&r)
+    );
+
+    // Real requests on every host after the "fix": recovered, with the counts quoted. The
+    // series exists before the window opens: `increase()` counts nothing for the first sample
+    // of a series that is new inside the window.
+    let http = reqwest::Client::new();
+    let addrs = ["10.200.0.11", "10.200.0.12", "10.200.0.13"];
+    let send = |n: usize| {
+        let http = http.clone();
+        async move {
+            for addr in addrs {
+                for _ in 0..n {
+                    let r = http
+                        .get(format!("http://{addr}:8080/api/recovery-check"))
+                        .header("X-API-Key", api_key())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success(), "{addr}: {}", r.status());
+                }
+            }
+        }
+    };
+    send(1).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let q = "http://127.0.0.1:9090/api/v1/query?query=count(http_requests_total%7Bpath%3D%22%2Fapi%2Frecovery-check%22%7D)";
+        let v: Value =
+            serde_json::from_str(&http.get(q).send().await.unwrap().text().await.unwrap()).unwrap();
+        if v["data"]["result"][0]["value"][1] == "3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the series never appeared: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let since = unix_now();
+    send(20).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = call(
+            &client,
+            "verify_recovery",
+            json!({"since": since.to_string(), "checks": 2, "interval_secs": 0}),
+        )
+        .await;
+        let v = ok(&r);
+        if v["verdict"] == "recovered" {
+            for h in v["hosts"].as_array().unwrap() {
+                assert!(h["requests"].as_f64().unwrap() >= 19.0, "{h}");
+                assert_eq!(h["errors_5xx"].as_f64().unwrap(), 0.0, "{h}");
+            }
+            assert!(text(&r).starts_with("RECOVERED"), "{}", text(&r));
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered: {}", text(&r));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn what_changed_names_a_touched_file_and_the_swarm_deploy() {
+    let client = spawn(Some(&lab_config()), &[]).await;
+    let since = unix_now() - 2;
+    common::lab_exec("mcp-02", &["touch", "/etc/nginx/nginx.conf"]);
+    let r = call(&client, "what_changed", json!({"since": since.to_string()})).await;
+    let v = ok(&r);
+    let t = text(&r);
+    assert!(
+        t.lines()
+            .any(|l| l.contains("mcp-02: /etc/nginx/nginx.conf modified")),
+        "{t}"
+    );
+    assert!(!t.contains("mcp-01: /etc/nginx/nginx.conf"), "{t}");
+    // The Swarm stand-in's service is read (deployed before this test's window: not changed).
+    let deploys = v["deploys"].as_array().unwrap();
+    assert_eq!(deploys.len(), 1, "{v}");
+    assert!(
+        !deploys[0]["updated_at"].as_str().unwrap().is_empty(),
+        "{v}"
+    );
+    let r = call(&client, "what_changed", json!({"since": "7d"})).await;
+    assert!(
+        text(&r).contains("deploy cctelegram_mcp-server"),
+        "{}",
+        text(&r)
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_load_test_runs_its_sealed_count_and_reports_latency() {
+    let _turn = TRAFFIC.lock().await;
+    let (cfg, _state) = gate_config("[policy]\ntools = { run_load_test = \"allow\" }\n");
+    let client = spawn(Some(&cfg), &[]).await;
+    let r = call(
+        &client,
+        "run_load_test",
+        json!({"host": "mcp-01", "service": "cctelegram-mcp", "requests": 40, "concurrency": 4,
+               "reason": "post-incident light load"}),
+    )
+    .await;
+    let v = done(&r);
+    let detail = v["result"]["stages"][0]["steps"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.starts_with("40 of 40 2xx"), "{detail}");
+    assert!(text(&r).contains("p95"), "{}", text(&r));
+    // Bad bounds are refused naming the field, and nothing runs.
+    let r = call(
+        &client,
+        "run_load_test",
+        json!({"requests": 5000, "reason": "too much"}),
+    )
+    .await;
+    common::assert_invalid(&r, "requests");
+    client.cancel().await.unwrap();
+}

@@ -363,6 +363,12 @@ async fn every_fault_is_named_in_a_text_within_budget() {
         assert!(Instant::now() < deadline, "alerts never came: {at}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let res = text(&call(&client, "check_system_resources", json!({})).await);
+    assert!(
+        res.lines()
+            .any(|l| l.starts_with("- mcp-03: disk /var/lib/cctelegram 9") && l.contains("free")),
+        "{res}"
+    );
     for (tool, args) in [
         ("what_changed", json!({})),
         ("check_service_status", json!({})),

@@ -265,8 +265,21 @@ async fn file_times(
     }
     let mut argv = vec!["stat".to_string(), "-c".into(), "%Y %n".into(), "--".into()];
     argv.extend(paths.iter().cloned());
-    let out = ctx.fleet.run(host, &Cmd::new(argv).privileged()).await?;
-    // `stat` prints the files it found and exits 1 for the others.
+    // Not privileged: a file's times need no read permission, and sudoers need not allow stat.
+    let out = ctx.fleet.run(host, &Cmd::new(argv)).await?;
+    // `stat` prints the files it found and exits 1 for the others; anything else is a failure
+    // (a host that cannot stat must not read as "nothing changed").
+    if !out.success()
+        && out
+            .stderr
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.contains("No such file or directory"))
+    {
+        return Err(ExecError::Failed(crate::digest::clip(
+            out.stderr.trim(),
+            300,
+        )));
+    }
     let mut found: BTreeMap<&str, f64> = BTreeMap::new();
     for line in out.stdout.lines() {
         if let Some((t, path)) = line.split_once(' ')

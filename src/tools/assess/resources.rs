@@ -83,23 +83,54 @@ impl Tool for CheckSystemResources {
     }
 
     fn summary(out: &Output) -> String {
-        let mut parts = vec![fanout::hosts_line(&out.hosts)];
+        use crate::analyze::findings::{Severity, grade_disk, grade_load, grade_memory};
+        let mut d = crate::digest::Digest::new(fanout::hosts_line(&out.hosts));
+        let mut fine = Vec::new();
         for r in &out.hosts {
-            if let Some(v) = &r.result {
-                let worst_disk = v
-                    .disks
-                    .iter()
-                    .filter_map(|d| Some((d, d.used_percent?)))
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .map(|(d, pct)| format!(", disk {} {pct:.0}%", d.mounted_on))
-                    .unwrap_or_default();
-                parts.push(format!(
-                    "{}: load {:.2}/{} cpu, mem {:.0}%{worst_disk}",
-                    r.host, v.load.load1, v.cpus, v.memory.used_percent
-                ));
+            let Some(v) = &r.result else { continue };
+            let mut bad = Vec::new();
+            if grade_load(v.load.load1, v.cpus) != Severity::Ok {
+                bad.push(format!("load {:.2} on {} cpu(s)", v.load.load1, v.cpus));
             }
+            if grade_memory(v.memory.used_percent) != Severity::Ok {
+                bad.push(format!("memory {:.0}% used", v.memory.used_percent));
+            }
+            for disk in &v.disks {
+                if let Some(pct) = disk.used_percent
+                    && grade_disk(pct) != Severity::Ok
+                {
+                    let free = disk
+                        .avail_bytes
+                        .map(|b| format!(", {} free", crate::digest::bytes(b as f64)))
+                        .unwrap_or_default();
+                    bad.push(format!("disk {} {pct:.0}% used{free}", disk.mounted_on));
+                }
+            }
+            if bad.is_empty() {
+                fine.push(r.host.as_str());
+            } else {
+                d.problem(format!("{}: {}", r.host, bad.join(", ")));
+            }
+            let worst = v
+                .disks
+                .iter()
+                .filter_map(|d| d.used_percent)
+                .fold(0.0_f64, f64::max);
+            d.figure(format!(
+                "{} load {:.2}/{} mem {:.0}% disk {worst:.0}%",
+                r.host, v.load.load1, v.cpus, v.memory.used_percent
+            ));
         }
-        parts.join("; ")
+        if !fine.is_empty() {
+            d.ok(format!(
+                "{}: load, memory and disks within limits",
+                crate::digest::names(&fine)
+            ));
+        }
+        if d.has_problems() {
+            d.next("run_diagnostics on the flagged hosts; get_recent_logs for what fills a disk");
+        }
+        d.render()
     }
 
     fn is_error(out: &Output) -> bool {

@@ -105,10 +105,12 @@ impl Tool for VerifyRecovery {
 
     async fn run(ctx: Arc<Ctx>, p: Params) -> Result<Output, ToolError> {
         let since = api::time_arg("since", &p.since)?;
-        let window = (api::now() - since).round();
-        if window < 1.0 {
+        let now = api::now();
+        if since > now + 1.0 {
             return Err(ToolError::invalid("since", "must be in the past"));
         }
+        // Whole seconds, at least one: a fix that landed a moment ago has a window too.
+        let window = (now - since).ceil().max(1.0);
         if !(0.0..=1.0).contains(&p.max_error_ratio) {
             return Err(ToolError::invalid(
                 "max_error_ratio",
