@@ -158,7 +158,7 @@ pub fn yaml(group: &str, rules: &[Rule]) -> String {
 /// What the runbook's own rules and queries get wrong, for the answer's notes.
 pub const NOTES: [&str; 2] = [
     "MemoryLeakDetection uses delta(): the runbook's increase() treats a gauge's every drop as a counter reset and overstates growth",
-    "the runbook's rate(process_cpu_usage_percent[5m]) takes a rate of a gauge that is already a percentage; CPU rules and reports use rate(process_cpu_seconds_total[5m]) (cores)",
+    "process_cpu_usage_percent, which the runbook's impact and capacity queries use, is not a metric Prometheus client libraries export (they export the counter process_cpu_seconds_total); where a service has it, it is a gauge, so the runbook's rate() of it is meaningless: CPU here is rate(process_cpu_seconds_total[5m]) in cores",
 ];
 
 #[cfg(test)]
