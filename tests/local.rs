@@ -91,7 +91,8 @@ async fn bad_arguments_name_the_field_and_run_nothing() {
         &config,
         "[hosts.local]\naddress = \"127.0.0.1\"\n[prometheus]\nurl = \"http://127.0.0.1:9\"\n\
          [services.web]\nmanager = \"systemd\"\nhosts = [\"local\"]\n\
-         health_url = \"http://127.0.0.1:9/health\"\n",
+         health_url = \"http://127.0.0.1:9/health\"\n\
+         logs = { application = \"/nonexistent/app.log\" }\n",
     )
     .unwrap();
     let client = spawn(Some(&config), &[]).await;
@@ -110,6 +111,24 @@ async fn bad_arguments_name_the_field_and_run_nothing() {
         ("verify_recovery", json!({"since": "yesterday"}), "since"),
         ("get_alerts", json!({"state": "resolved"}), "state"),
         ("what_changed", json!({"since": "soon"}), "since"),
+        ("what_changed", json!({"since": "300000000000"}), "since"),
+        ("analyze_logs", json!({"since": "1e300"}), "since"),
+        (
+            "verify_recovery",
+            json!({"since": "10m", "interval_secs": 86400}),
+            "interval_secs",
+        ),
+        (
+            "verify_recovery",
+            json!({"since": "10m", "checks": 0}),
+            "checks",
+        ),
+        (
+            "generate_alert_rules",
+            json!({"memory_growth_mib_in_30m": 17592186044416u64}),
+            "memory_growth_mib_in_30m",
+        ),
+        ("generate_alert_rules", json!({"group": "a b"}), "group"),
         ("validate_performance", json!({"requests": 0}), "requests"),
     ];
     for (tool, args, field) in cases {

@@ -15,6 +15,11 @@ use serde::Serialize;
 
 /// Distinct keys kept per count table; later keys are counted under `(other)`.
 const MAX_KEYS: usize = 10_000;
+/// Bytes of a key kept (a message is a key): memory stays bounded whatever a line holds.
+const MAX_KEY_BYTES: usize = 256;
+/// A line longer than this is skipped, not buffered (a file without newlines must not fill
+/// memory): it is counted in `long_lines`.
+const MAX_LINE: usize = 1 << 20;
 /// Histogram: 1% relative width per bucket, from 1 µs up.
 const GROWTH: f64 = 1.01;
 const SMALLEST_MS: f64 = 0.001;
@@ -55,6 +60,9 @@ pub struct Scan {
     opts: Options,
     keys: Keys,
     carry: Vec<u8>,
+    /// The carried line was too long and is being skipped to its end.
+    skipping: bool,
+    long_lines: u64,
     lines: u64,
     in_window: u64,
     /// Timestamps of the first and last line in the window (bytes: no allocation per line).
@@ -99,6 +107,8 @@ impl Scan {
                 rate_limit: Finder::new(b"\"event\":\"RATE_LIMIT_EXCEEDED\""),
             },
             carry: Vec::new(),
+            skipping: false,
+            long_lines: 0,
             lines: 0,
             in_window: 0,
             first: None,
@@ -118,6 +128,15 @@ impl Scan {
     /// Scans every complete line of `chunk` (with the carried start of the first one).
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
+        if self.skipping {
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    self.skipping = false;
+                    rest = &rest[i + 1..];
+                }
+                None => return,
+            }
+        }
         if !self.carry.is_empty() {
             match memchr::memchr(b'\n', rest) {
                 Some(i) => {
@@ -129,7 +148,7 @@ impl Scan {
                     rest = &rest[i + 1..];
                 }
                 None => {
-                    self.carry.extend_from_slice(rest);
+                    self.carry_on(rest);
                     return;
                 }
             }
@@ -147,7 +166,18 @@ impl Scan {
             self.last.clear();
             self.last.extend_from_slice(ts);
         }
-        self.carry.extend_from_slice(&rest[start..]);
+        self.carry_on(&rest[start..]);
+    }
+
+    /// Keeps the start of an unfinished line, unless it is already too long to be a log line.
+    fn carry_on(&mut self, part: &[u8]) {
+        if self.carry.len() + part.len() > MAX_LINE {
+            self.carry.clear();
+            self.skipping = true;
+            self.long_lines += 1;
+        } else {
+            self.carry.extend_from_slice(part);
+        }
     }
 
     /// Ends the input: a last line without a newline counts.
@@ -263,6 +293,7 @@ impl Scan {
     /// Adds another scan's counts (another file or host).
     pub fn merge(&mut self, o: Scan) {
         self.lines += o.lines;
+        self.long_lines += o.long_lines;
         self.in_window += o.in_window;
         self.first = match (self.first.take(), o.first) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -286,6 +317,7 @@ impl Scan {
         let a = self.opts.analyses;
         Report {
             lines: self.lines,
+            long_lines: self.long_lines,
             in_window: self.in_window,
             first: self.first.as_deref().map(text),
             last: (!self.last.is_empty()).then(|| text(&self.last)),
@@ -343,6 +375,7 @@ struct Counts {
 
 impl Counts {
     fn add(&mut self, key: &[u8]) {
+        let key = &key[..key.len().min(MAX_KEY_BYTES)];
         if let Some(n) = self.map.get_mut(key) {
             *n += 1;
         } else if self.map.len() < MAX_KEYS {
@@ -478,6 +511,8 @@ impl Histogram {
 pub struct Report {
     /// Lines read, and of those in the time window.
     pub lines: u64,
+    /// Lines over 1 MiB, skipped (not a log line: a binary or newline-free file).
+    pub long_lines: u64,
     pub in_window: u64,
     /// Timestamps of the first and last line in the window.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -646,6 +681,21 @@ mod tests {
             s.finish();
             assert_eq!(s.report().rate_limits.unwrap().total, 0, "{line}");
         }
+    }
+
+    #[test]
+    fn a_line_without_end_is_skipped_not_buffered() {
+        let mut s = Scan::new(opts());
+        for _ in 0..3 {
+            s.feed(&[b'x'; 1 << 20]);
+        }
+        assert!(s.carry.len() <= MAX_LINE, "{}", s.carry.len());
+        s.feed(b"tail of it\n");
+        s.feed(access("2026-12-01T10:00:00.000Z", 500, 1.0).as_bytes());
+        s.finish();
+        let r = s.report();
+        assert_eq!((r.lines, r.long_lines), (1, 1));
+        assert_eq!(r.errors.unwrap().total, 1);
     }
 
     const NONE: Analyses = Analyses {

@@ -56,6 +56,18 @@ impl Secrets {
                 if out.contains(form.as_str()) {
                     out = out.replace(form.as_str(), "****");
                 }
+                // A text clipped for the model (`…`) may end inside a secret: its prefix goes.
+                if out.contains('…') {
+                    for k in (MIN_MASKED_LEN..form.len()).rev() {
+                        if !form.is_char_boundary(k) {
+                            continue;
+                        }
+                        let cut = format!("{}…", &form[..k]);
+                        if out.contains(&cut) {
+                            out = out.replace(&cut, "****…");
+                        }
+                    }
+                }
             }
         }
         out

@@ -86,6 +86,10 @@ fn secrets_load_by_value_and_mask() {
     let c = Config::parse(&format!("[secrets.api]\nfile = \"{}\"\n", f.display()), "f").unwrap();
     assert_eq!(c.secrets.get("api").unwrap(), "s3cr3t-value");
     assert_eq!(c.secrets.mask("key=s3cr3t-value!"), "key=****!");
+    // A digest that clipped a line inside the secret leaves no prefix of it.
+    let clipped = crate::digest::clip("GET /api?key=s3cr3t-value", 20);
+    assert_eq!(clipped, "GET /api?key=s3cr3t-…");
+    assert_eq!(c.secrets.mask(&clipped), "GET /api?key=****…");
     assert!(!format!("{:?}", c.secrets).contains("s3cr3t"));
     // From the environment too, trimmed: a newline from `export X=$(cat file)` is not part of it.
     // SAFETY: a variable only this test reads, set before the config that reads it is parsed.

@@ -8,6 +8,10 @@ use futures::StreamExt;
 
 use super::executor::Executor;
 
+/// No request starts after this: a dead endpoint costs this plus one request's timeout, not
+/// `requests` timeouts.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// At most this share of failed requests passes (the runbook's test is "it holds", not "it
 /// never drops one").
 const MAX_FAILED: f64 = 0.01;
@@ -56,6 +60,15 @@ pub async fn run(
     let started = Instant::now();
     let results: Vec<(f64, Result<u16, String>)> = futures::stream::iter(0..requests)
         .map(|_| async move {
+            if started.elapsed() > DEADLINE {
+                return (
+                    0.0,
+                    Err(format!(
+                        "not sent: the test's {}s deadline passed",
+                        DEADLINE.as_secs()
+                    )),
+                );
+            }
             let t = Instant::now();
             let r = exec.get(url, key).await;
             let ms = t.elapsed().as_secs_f64() * 1000.0;

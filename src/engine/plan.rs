@@ -603,6 +603,7 @@ impl Plan {
             c.at == ran.at
                 && c.sudo == ran.sudo
                 && c.env == ran.env
+                && c.stdin == ran.stdin
                 && c.timeout_secs == ran.timeout_secs
                 && c.argv.len() == ran.argv.len()
                 && c.argv.iter().zip(&ran.argv).all(|(p, r)| {

@@ -299,8 +299,12 @@ where
 {
     use tokio::io::AsyncWriteExt;
     if let (Some(mut w), Some(bytes)) = (w, input) {
-        w.write_all(bytes).await?;
-        w.shutdown().await?;
+        // A child that exits without reading (sudo refused it) closes the pipe: its exit code
+        // and stderr say why, not our EPIPE.
+        match w.write_all(bytes).await.and(w.shutdown().await) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other?,
+        }
     }
     Ok(())
 }

@@ -106,17 +106,19 @@ impl Tool for WhatChanged {
         let files = fanout::per_host(&ctx, hosts, deadline, |ctx, host| async move {
             file_times(&ctx, &host, since).await
         });
-        let (deploys, files) = tokio::join!(deploys(&ctx, &since_text), files);
+        let (deploys, files) = tokio::join!(deploys(&ctx, since), files);
         let mut unread = Vec::new();
         let deploys = deploys.unwrap_or_else(|e| {
             unread.push(format!("swarm: {e}"));
             Vec::new()
         });
-        let actions = actions(&ctx, &since_text).unwrap_or_else(|e| {
+        let actions = actions(&ctx, since).unwrap_or_else(|e| {
             unread.push(format!("audit log: {e}"));
             Vec::new()
         });
-        let mut changed: Vec<(String, String)> = Vec::new();
+        // Sorted by time as numbers: the sources write RFC 3339 with s, ms and ns precision.
+        let at = |t: &str| api::epoch(t).unwrap_or(0.0);
+        let mut changed: Vec<(f64, String)> = Vec::new();
         for d in deploys.iter().filter(|d| d.changed) {
             let from = d
                 .previous_image
@@ -124,7 +126,7 @@ impl Tool for WhatChanged {
                 .map(|p| format!("{p} → "))
                 .unwrap_or_default();
             changed.push((
-                d.updated_at.clone(),
+                at(&d.updated_at),
                 format!(
                     "{} deploy {}: {from}{} (version {}, update {})",
                     d.updated_at,
@@ -141,8 +143,8 @@ impl Tool for WhatChanged {
         }
         for h in &files {
             for f in h.result.iter().flatten().filter(|f| f.changed) {
-                let at = f.modified.clone().unwrap_or_default();
-                changed.push((at.clone(), format!("{at} {}: {} modified", h.host, f.path)));
+                let when = f.modified.clone().unwrap_or_default();
+                changed.push((at(&when), format!("{when} {}: {} modified", h.host, f.path)));
             }
         }
         for a in &actions {
@@ -152,15 +154,14 @@ impl Tool for WhatChanged {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
             changed.push((
-                a.at.clone(),
+                at(&a.at),
                 format!(
                     "{} runbook-mcp {} by {}: {}{reason}",
                     a.at, a.tool, a.principal, a.status
                 ),
             ));
         }
-        // RFC 3339 UTC strings sort by time.
-        changed.sort_by(|a, b| b.0.cmp(&a.0));
+        changed.sort_by(|a, b| b.0.total_cmp(&a.0));
         Ok(Output {
             since: since_text,
             deploys,
@@ -200,7 +201,13 @@ impl Tool for WhatChanged {
             })
             .map(|h| h.host.as_str())
             .collect();
-        if !quiet.is_empty() {
+        let watched = out
+            .files
+            .iter()
+            .any(|h| h.result.as_ref().is_some_and(|f| !f.is_empty()));
+        if !watched {
+            d.ok("no files watched ([diagnostics] watch_files, rate_limit_file)");
+        } else if !quiet.is_empty() {
             d.ok(format!(
                 "{}: no watched file modified",
                 crate::digest::names(&quiet)
@@ -216,7 +223,7 @@ impl Tool for WhatChanged {
 }
 
 /// Every Swarm service's last update, from `docker service inspect`.
-async fn deploys(ctx: &Ctx, since: &str) -> Result<Vec<Deploy>, String> {
+async fn deploys(ctx: &Ctx, since: f64) -> Result<Vec<Deploy>, String> {
     let Some(sw) = &ctx.config.swarm else {
         return Ok(Vec::new());
     };
@@ -235,7 +242,7 @@ async fn deploys(ctx: &Ctx, since: &str) -> Result<Vec<Deploy>, String> {
     Ok(specs
         .into_iter()
         .map(|s| Deploy {
-            changed: s.updated_at.as_str() >= since,
+            changed: api::epoch(&s.updated_at).is_some_and(|t| t >= since),
             service: s.name,
             updated_at: s.updated_at,
             version: s.version,
@@ -263,7 +270,14 @@ async fn file_times(
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let mut argv = vec!["stat".to_string(), "-c".into(), "%Y %n".into(), "--".into()];
+    // `-L`: a symlinked config (sites-enabled, a `current` release link) is the file it names.
+    let mut argv = vec![
+        "stat".to_string(),
+        "-L".into(),
+        "-c".into(),
+        "%Y %n".into(),
+        "--".into(),
+    ];
     argv.extend(paths.iter().cloned());
     // Not privileged: a file's times need no read permission, and sudoers need not allow stat.
     let out = ctx.fleet.run(host, &Cmd::new(argv)).await?;
@@ -302,7 +316,7 @@ async fn file_times(
 }
 
 /// This server's mutating calls since `since`, from the audit log (none when there is no log).
-fn actions(ctx: &Ctx, since: &str) -> Result<Vec<ActionRecord>, String> {
+fn actions(ctx: &Ctx, since: f64) -> Result<Vec<ActionRecord>, String> {
     if !ctx.config.server.state_dir.join("audit.jsonl").exists() {
         return Ok(Vec::new());
     }
@@ -324,7 +338,10 @@ fn actions(ctx: &Ctx, since: &str) -> Result<Vec<ActionRecord>, String> {
             status.insert(request_id.clone(), word);
         }
     }
-    for e in entries.iter().filter(|e| e.ts.as_str() >= since) {
+    for e in entries
+        .iter()
+        .filter(|e| api::epoch(&e.ts).is_some_and(|t| t >= since))
+    {
         if let Record::Intent {
             request_id,
             tool,

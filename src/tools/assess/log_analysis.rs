@@ -207,7 +207,8 @@ impl Tool for AnalyzeLogs {
     }
 }
 
-/// Every log of the host's services, streamed into one scan: (scan, bytes, cut by budget).
+/// Every log of the host's services, each streamed into its own scan at the same time (one
+/// slow log does not use up the others' time), merged: (scan, bytes, cut by budget).
 async fn scan_host(
     ctx: &Ctx,
     host: &crate::config::Host,
@@ -220,45 +221,63 @@ async fn scan_host(
         .services_on(&host.name)
         .flat_map(|s| s.logs.values().cloned())
         .collect();
-    let mut scan = Scan::new(opts.clone());
-    let mut bytes = 0;
-    let mut cut = false;
-    for file in files {
-        let part = Arc::new(Mutex::new((Scan::new(opts.clone()), 0u64)));
-        let into = part.clone();
-        let sink = Sink(Arc::new(move |chunk: &[u8]| {
-            if let Ok(mut p) = into.lock() {
-                p.0.feed(chunk);
-                p.1 += chunk.len() as u64;
-            }
-        }));
-        let cmd = Cmd::new([
-            "tail".to_string(),
-            "-c".into(),
-            budget.to_string(),
-            "--".into(),
-            file,
-        ])
-        .privileged()
-        .streamed(sink);
-        let out = ctx.fleet.run_with(host, &cmd, limits).await?;
-        // A missing log is no error: the service may not have written one yet.
-        if !out.success() && !out.stderr.contains("No such file") {
-            return Err(ExecError::Failed(crate::digest::clip(
-                out.stderr.trim(),
-                300,
-            )));
-        }
-        let (mut s, n) = {
-            let mut p = part
-                .lock()
-                .map_err(|_| ExecError::Failed("scan poisoned".into()))?;
-            std::mem::replace(&mut *p, (Scan::new(opts.clone()), 0))
-        };
-        s.finish();
+    let scans = futures::future::join_all(
+        files
+            .into_iter()
+            .map(|f| scan_file(ctx, host, f, opts.clone(), budget, limits)),
+    )
+    .await;
+    let mut scan = Scan::new(opts);
+    let (mut bytes, mut cut) = (0, false);
+    for r in scans {
+        let (s, n) = r?;
         cut |= n >= budget;
         bytes += n;
         scan.merge(s);
     }
     Ok((scan, bytes, cut))
+}
+
+/// The newest `budget` bytes of one log, streamed into a scan: (scan, bytes received).
+async fn scan_file(
+    ctx: &Ctx,
+    host: &crate::config::Host,
+    file: String,
+    opts: Options,
+    budget: u64,
+    limits: Limits,
+) -> Result<(Scan, u64), ExecError> {
+    let part = Arc::new(Mutex::new((Scan::new(opts.clone()), 0u64)));
+    let into = part.clone();
+    let sink = Sink(Arc::new(move |chunk: &[u8]| {
+        if let Ok(mut p) = into.lock() {
+            p.0.feed(chunk);
+            p.1 += chunk.len() as u64;
+        }
+    }));
+    let cmd = Cmd::new([
+        "tail".to_string(),
+        "-c".into(),
+        budget.to_string(),
+        "--".into(),
+        file,
+    ])
+    .privileged()
+    .streamed(sink);
+    let out = ctx.fleet.run_with(host, &cmd, limits).await?;
+    // A missing log is no error: the service may not have written one yet.
+    if !out.success() && !out.stderr.contains("No such file") {
+        return Err(ExecError::Failed(crate::digest::clip(
+            out.stderr.trim(),
+            300,
+        )));
+    }
+    let (mut s, n) = {
+        let mut p = part
+            .lock()
+            .map_err(|_| ExecError::Failed("scan poisoned".into()))?;
+        std::mem::replace(&mut *p, (Scan::new(opts), 0))
+    };
+    s.finish();
+    Ok((s, n))
 }

@@ -29,6 +29,19 @@ pub(super) fn digest(out: &Output) -> Digest {
     let mut quiet = Vec::new();
     for h in &out.hosts {
         let Some(r) = &h.result else { continue };
+        if r.bytes == 0 {
+            d.problem(format!(
+                "{}: no log bytes read (no log yet, or a wrong logs path in the config)",
+                h.host
+            ));
+            continue;
+        }
+        if r.report.long_lines > 0 {
+            d.problem(format!(
+                "{}: {} line(s) over 1 MiB skipped (is a logs path a binary file?)",
+                h.host, r.report.long_lines
+            ));
+        }
         if r.cut_by_budget {
             d.problem(format!(
                 "{}: read only the newest {} of its logs (raise max_bytes_per_host for the whole window)",

@@ -125,12 +125,37 @@ pub fn now() -> f64 {
 
 /// `2026-12-01T17:39:13Z` for Unix seconds.
 pub fn rfc3339(t: f64) -> String {
-    let t = UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0));
+    // Clamped to what RFC 3339 can write (the arguments are checked; Prometheus' answers are
+    // not ours to trust).
+    let t = UNIX_EPOCH + std::time::Duration::from_secs_f64(t.clamp(0.0, LATEST));
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// 9999-12-31T23:59:59Z, the last instant RFC 3339 can write.
+const LATEST: f64 = 253_402_300_799.0;
+
+/// Seconds since the epoch of an RFC 3339 text (`None` when it is not one).
+pub fn epoch(text: &str) -> Option<f64> {
+    humantime::parse_rfc3339_weak(text)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
 }
 
 /// A point in time given as RFC 3339, Unix seconds, or a duration ago (`30m`, `2h`, `7d`).
 pub fn time_arg(field: &str, v: &str) -> Result<f64, ToolError> {
+    let t = parse_time(field, v)?;
+    // A day of clock skew is tolerated; a time beyond it is a mistake, not a window.
+    if t > now() + 86_400.0 {
+        return Err(ToolError::invalid(
+            field,
+            format!("`{}` is in the future", v.escape_debug()),
+        ));
+    }
+    Ok(t)
+}
+
+fn parse_time(field: &str, v: &str) -> Result<f64, ToolError> {
     if let Ok(x) = v.parse::<f64>()
         && x.is_finite()
         && x > 0.0

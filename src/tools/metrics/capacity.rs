@@ -191,9 +191,16 @@ fn trend(metric: &str, host: String, points: &[(f64, f64)], limit: Option<f64>) 
         sxx += dt * dt;
     }
     let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    let days_of_headroom = limit
-        .filter(|_| slope > 0.0)
-        .map(|l| ((l - last) / slope).max(0.0));
+    // Already at the limit is no headroom, whatever the slope; below it, only growth runs out.
+    let days_of_headroom = limit.and_then(|l| {
+        if last >= l {
+            Some(0.0)
+        } else if slope > 0.0 {
+            Some((l - last) / slope)
+        } else {
+            None
+        }
+    });
     let r = |x: f64| (x * 1000.0).round() / 1000.0;
     Trend {
         metric: metric.into(),

@@ -50,9 +50,11 @@ pub struct Output {
     /// The rate window each point averages over.
     pub rate_window: String,
     pub metrics: Vec<Metric>,
-    /// First to last point where the error ratio or p95 was above its threshold.
+    /// The longest stretch where the error ratio or p95 was above its threshold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bad_period: Option<Period>,
+    /// Every such stretch, oldest first (at most 10): two spikes are two periods, not one.
+    pub bad_periods: Vec<Period>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -156,17 +158,12 @@ impl Tool for AnalyzeIncidentImpact {
             }
             metrics.push(summarize(name, query, &points, *threshold, step));
         }
-        let bad_period = match (
-            bad.iter().copied().reduce(f64::min),
-            bad.iter().copied().reduce(f64::max),
-        ) {
-            (Some(a), Some(b)) => Some(Period {
-                start: api::rfc3339(a),
-                end: api::rfc3339(b),
-                duration_secs: (b - a) as u64 + step,
-            }),
-            _ => None,
-        };
+        let runs = runs(bad, step as f64);
+        let bad_period = runs
+            .iter()
+            .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))
+            .map(|r| period(*r, step));
+        let bad_periods = runs.iter().take(10).map(|r| period(*r, step)).collect();
         Ok(Output {
             start: api::rfc3339(start),
             end: api::rfc3339(end),
@@ -174,6 +171,7 @@ impl Tool for AnalyzeIncidentImpact {
             rate_window: window,
             metrics,
             bad_period,
+            bad_periods,
         })
     }
 
@@ -190,6 +188,18 @@ impl Tool for AnalyzeIncidentImpact {
             None => format!("no bad period in {} → {}", out.start, out.end),
         };
         let mut d = Digest::new(head);
+        if out.bad_periods.len() > 1 {
+            let all: Vec<String> = out
+                .bad_periods
+                .iter()
+                .map(|p| format!("{} → {}", p.start, p.end))
+                .collect();
+            d.problem(format!(
+                "{} bad periods: {}",
+                out.bad_periods.len(),
+                all.join("; ")
+            ));
+        }
         for m in &out.metrics {
             let line = format!(
                 "{}: peak {} at {}, mean {}{}",
@@ -212,6 +222,28 @@ impl Tool for AnalyzeIncidentImpact {
         }
         d.next("query_metrics for a metric by host; what_changed around the bad period's start");
         d.render()
+    }
+}
+
+/// Bad points grouped into stretches; a gap of more than two steps starts a new one.
+fn runs(mut bad: Vec<f64>, step: f64) -> Vec<(f64, f64)> {
+    bad.sort_by(f64::total_cmp);
+    bad.dedup();
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for t in bad {
+        match out.last_mut() {
+            Some(r) if t - r.1 <= 2.0 * step => r.1 = t,
+            _ => out.push((t, t)),
+        }
+    }
+    out
+}
+
+fn period((a, b): (f64, f64), step: u64) -> Period {
+    Period {
+        start: api::rfc3339(a),
+        end: api::rfc3339(b),
+        duration_secs: (b - a) as u64 + step,
     }
 }
 

@@ -66,18 +66,22 @@ impl Action for InstallAlertRules {
             run(&["promtool", "check", "rules", "--", file]),
             reload,
         ];
-        let names: Vec<&str> = rules.iter().map(|r| r.alert.as_str()).collect();
+        // The approver reads every rule as it will be written, not just a hash of the file.
+        let changes = rules
+            .iter()
+            .map(|r| Change {
+                what: format!("rule {} in {file} (group `{}`)", r.alert, p.group),
+                before: "as the file has it now (backed up first)".into(),
+                after: format!("{} for {} ({})", r.expr, r.for_, r.severity),
+            })
+            .collect();
         Ok(Draft {
             stages: vec![Stage {
                 name: at.host.clone(),
                 via: at.via.clone(),
                 steps,
             }],
-            changes: vec![Change {
-                what: format!("alerting rules in {file} (group `{}`)", p.group),
-                before: "the file as it is (backed up first)".into(),
-                after: names.join(", "),
-            }],
+            changes,
             notes: vec![format!(
                 "undo: copy {file}.runbook-<request id>.bak back over {file} and reload Prometheus"
             )],

@@ -67,8 +67,20 @@ pub struct Rule {
 impl Thresholds {
     /// Field errors for values the schema allows a client to get wrong.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        if !(0.0..=1.0).contains(&self.error_ratio) {
-            return Err(("error_ratio", "must be within 0..=1".into()));
+        if !(self.error_ratio > 0.0 && self.error_ratio < 1.0) {
+            return Err(("error_ratio", "must be above 0 and below 1".into()));
+        }
+        if !(1..=1_000_000).contains(&self.errors_in_5m) {
+            return Err(("errors_in_5m", "must be within 1..=1000000".into()));
+        }
+        if !(1..=1_048_576).contains(&self.memory_growth_mib_in_30m) {
+            return Err((
+                "memory_growth_mib_in_30m",
+                "must be within 1..=1048576".into(),
+            ));
+        }
+        if !(1..=600_000).contains(&self.p95_ms) {
+            return Err(("p95_ms", "must be within 1..=600000".into()));
         }
         let ok = !self.group.is_empty()
             && self.group.len() <= 64

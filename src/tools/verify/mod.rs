@@ -23,9 +23,22 @@ pub(crate) struct Endpoint {
 
 /// The configured health URLs of the selected hosts (every host by default).
 pub(crate) fn endpoints(ctx: &Ctx, hosts: &Option<Vec<Name>>) -> Result<Vec<Endpoint>, ToolError> {
+    let named = hosts.as_ref().is_some_and(|h| !h.is_empty());
     let hosts = fanout::select_hosts(ctx, hosts)?;
     let mut out = Vec::new();
-    for h in &hosts {
+    for (i, h) in hosts.iter().enumerate() {
+        // A host the caller named must be judged, not silently left out.
+        if named
+            && !ctx
+                .config
+                .services_on(&h.name)
+                .any(|s| s.health_url.is_some())
+        {
+            return Err(ToolError::invalid(
+                format!("hosts[{i}]"),
+                format!("no service with a health_url runs on {}", h.name),
+            ));
+        }
         for s in ctx.config.services_on(&h.name) {
             if let Some(url) = s.health_url.as_deref() {
                 out.push(Endpoint {

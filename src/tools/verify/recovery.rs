@@ -111,6 +111,12 @@ impl Tool for VerifyRecovery {
         }
         // Whole seconds, at least one: a fix that landed a moment ago has a window too.
         let window = (now - since).ceil().max(1.0);
+        if !(1..=30).contains(&p.checks) {
+            return Err(ToolError::invalid("checks", "must be within 1..=30"));
+        }
+        if p.interval_secs > 10 {
+            return Err(ToolError::invalid("interval_secs", "must be within 0..=10"));
+        }
         if !(0.0..=1.0).contains(&p.max_error_ratio) {
             return Err(ToolError::invalid(
                 "max_error_ratio",
