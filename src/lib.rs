@@ -23,6 +23,7 @@ pub mod digest;
 pub mod doctor;
 pub mod engine;
 pub mod exec;
+pub mod incident;
 pub mod mcp;
 pub mod operator;
 pub mod runtime;

@@ -96,6 +96,7 @@ fn imports_flow_one_way() {
         ("exec", &["crate::engine", "crate::tools"]),
         ("analyze", &["crate::engine", "crate::tools"]),
         ("audit", &["crate::engine", "crate::tools"]),
+        ("incident", &["crate::engine", "crate::tools"]),
         ("engine", &["crate::tools", "crate::runtime", "crate::mcp"]),
     ] {
         for (p, code) in sources(dir) {

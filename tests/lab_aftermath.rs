@@ -383,9 +383,15 @@ async fn recovery_is_judged_on_traffic_since_the_fix_and_no_traffic_is_unknown()
         )
         .await;
         let v = ok(&r);
-        if v["verdict"] == "recovered" {
+        // Until Prometheus scraped all 20, fewer are counted.
+        let counted = v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["requests"].as_f64().is_some_and(|n| n >= 20.0));
+        if counted {
+            assert_eq!(v["verdict"], "recovered", "{}", text(&r));
             for h in v["hosts"].as_array().unwrap() {
-                assert!(h["requests"].as_f64().unwrap() >= 19.0, "{h}");
                 assert_eq!(h["errors_5xx"].as_f64().unwrap(), 0.0, "{h}");
             }
             assert!(text(&r).starts_with("RECOVERED"), "{}", text(&r));

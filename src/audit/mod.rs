@@ -16,7 +16,7 @@
 //! tampering with both files is out of scope (DESIGN §4, docs/SECURITY.md).
 
 mod record;
-mod store;
+pub(crate) mod store;
 pub use store::LOCK_WAIT;
 mod verify;
 
@@ -326,4 +326,9 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AuditE
         path,
         source,
     }
+}
+
+/// Now as the audit log writes times: RFC 3339 UTC with milliseconds.
+pub fn now_ms() -> String {
+    store::rfc3339_ms(std::time::SystemTime::now())
 }

@@ -45,6 +45,23 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// One call of a session bound to an incident, reads included: the incident's timeline
+    /// is these lines (and the intents, decisions and outcomes of the same request ids).
+    Call {
+        request_id: String,
+        incident_id: String,
+        tool: String,
+        /// As the caller sent them, masked like every record.
+        arguments: Value,
+        principal: String,
+        /// The result's text, as the model read it (bounded).
+        summary: String,
+        is_error: bool,
+        duration_ms: u64,
+        /// `A-… approved by alice via terminal`, for a mutating call that was approved.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<String>,
+    },
     /// Written after the action (or instead of it, when refused).
     Outcome {
         request_id: String,
@@ -84,6 +101,7 @@ impl Record {
         match self {
             Record::Intent { request_id, .. }
             | Record::Decision { request_id, .. }
+            | Record::Call { request_id, .. }
             | Record::Outcome { request_id, .. } => request_id,
         }
     }
@@ -92,6 +110,7 @@ impl Record {
         match self {
             Record::Intent { .. } => "intent",
             Record::Decision { .. } => "decision",
+            Record::Call { .. } => "call",
             Record::Outcome { .. } => "outcome",
         }
     }
@@ -147,6 +166,24 @@ impl Record {
                 if let Some(s) = code {
                     m.text(s);
                 }
+            }
+            Record::Call {
+                request_id,
+                incident_id,
+                tool,
+                arguments,
+                principal,
+                summary,
+                approval,
+                ..
+            } => {
+                for s in [request_id, incident_id, tool, principal, summary] {
+                    m.text(s);
+                }
+                if let Some(s) = approval {
+                    m.text(s);
+                }
+                m.value(arguments);
             }
         }
     }
@@ -282,6 +319,24 @@ impl fmt::Display for Entry {
                 s.push_str(&format!(" after {:.1} s", *wait_ms as f64 / 1000.0));
                 if let Some(n) = note {
                     s.push_str(&format!(": {n}"));
+                }
+                s
+            }
+            Record::Call {
+                tool,
+                principal,
+                incident_id,
+                is_error,
+                duration_ms,
+                approval,
+                ..
+            } => {
+                let mut s = format!(
+                    "{tool} by {principal} incident {incident_id} {} in {duration_ms} ms",
+                    if *is_error { "failed" } else { "ok" }
+                );
+                if let Some(a) = approval {
+                    s.push_str(&format!(" ({a})"));
                 }
                 s
             }

@@ -111,7 +111,7 @@ pub(super) fn write_head(path: &Path, head: &Head) -> io::Result<()> {
 
 /// Files of the audit log are readable by their owner only, and never opened through a
 /// symbolic link (one planted in the state directory would redirect the writes).
-pub(super) fn private(o: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn private(o: &mut OpenOptions) -> &mut OpenOptions {
     o.mode(0o600).custom_flags(libc::O_NOFOLLOW)
 }
 
@@ -121,9 +121,9 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// A held lock on `audit.lock`. Each holder opens its own file description: `flock` locks
 /// belong to the description, so a shared one would let two threads of one process "hold"
 /// the same exclusive lock at once.
-pub(super) struct Locked(File);
+pub(crate) struct Locked(File);
 
-pub(super) fn lock(path: &Path, exclusive: bool) -> io::Result<Locked> {
+pub(crate) fn lock(path: &Path, exclusive: bool) -> io::Result<Locked> {
     let f = private(OpenOptions::new().read(true).write(true).create(true)).open(path)?;
     // Bounded: a holder that hangs costs a clear error, never a call that waits forever.
     let deadline = std::time::Instant::now() + LOCK_WAIT;

@@ -110,6 +110,18 @@ fn round_trip_masks_secret_values_everywhere() {
             note: Some(format!("n{token}")),
         })
         .unwrap(),
+        log.append(Record::Call {
+            request_id: format!("C-{token}"),
+            incident_id: format!("i{token}"),
+            tool: format!("t{token}"),
+            arguments: json!({"q": format!("x{token}")}),
+            principal: format!("p{token}"),
+            summary: format!("s{token}"),
+            is_error: false,
+            duration_ms: 3,
+            approval: Some(format!("a{token}")),
+        })
+        .unwrap(),
         log.append(Record::Outcome {
             request_id: format!("R-{token}"),
             status: Status::Refused,
@@ -127,7 +139,7 @@ fn round_trip_masks_secret_values_everywhere() {
     assert!(raw.contains("Bearer ****!"), "{raw}");
     assert!(raw.contains(r#""pin":"****""#), "{raw}");
     assert!(raw.contains("abc stays"), "short values are not masked");
-    assert_eq!(raw.lines().count(), 3);
+    assert_eq!(raw.lines().count(), 4);
 
     // What append returned is what is read back, hash included.
     let read = log.entries().unwrap();

@@ -64,6 +64,8 @@ pub struct Config {
     pub aws: Option<Aws>,
     /// What `run_command` runs without approval.
     pub commands: Commands,
+    /// Contacts per escalation level (`L1`, `L2`, `L3`).
+    pub escalation: BTreeMap<String, Vec<String>>,
 }
 
 /// The database the `database` tools connect to.

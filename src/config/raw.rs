@@ -54,6 +54,9 @@ pub struct RawConfig {
     /// `run_command`'s read-only allowlist.
     #[serde(default)]
     pub commands: super::RawCommands,
+    /// Who to involve at each escalation level: `L1 = ["ops-oncall@example.com"]`, `L2`, `L3`.
+    #[serde(default)]
+    pub escalation: BTreeMap<String, Vec<String>>,
 }
 
 /// The database the `database` tools connect to (from this server, over TCP).

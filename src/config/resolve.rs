@@ -330,6 +330,18 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
         swarm: super::swarm::resolve(raw.swarm, file)?,
         aws,
         commands: super::commands::resolve(raw.commands, file)?,
+        escalation: {
+            for (k, v) in &raw.escalation {
+                if !matches!(k.as_str(), "L1" | "L2" | "L3") {
+                    return Err(cx.err(format!("escalation.{k}"), "levels are L1, L2 and L3"));
+                }
+                for (i, c) in v.iter().enumerate() {
+                    crate::screen::check_text(c)
+                        .map_err(|e| cx.err(format!("escalation.{k}[{i}]"), e))?;
+                }
+            }
+            raw.escalation
+        },
     })
 }
 

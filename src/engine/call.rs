@@ -43,6 +43,36 @@ pub struct CallCtx {
     /// Multi round-trip input (2026-07-28 sessions): the server may answer "input required".
     pub input_required: Option<InputRound>,
     pub progress: Option<Arc<dyn Progress>>,
+    /// The client connection this call came on (its incident binding); `None` for the CLI.
+    pub session: Option<Arc<Session>>,
+    /// The incident this call belongs to, as the engine resolved it before running it.
+    pub incident: Option<String>,
+}
+
+/// One client connection: the incident its calls belong to (DESIGN §12). A session is bound
+/// by `open_incident` or `join_incident`; a new session binds on its first call to the one
+/// incident open then, if there is exactly one.
+#[derive(Debug, Default)]
+pub struct Session {
+    incident: std::sync::Mutex<Option<String>>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    pub fn bind(&self, id: &str) {
+        if let Ok(mut i) = self.incident.lock() {
+            *i = Some(id.to_string());
+        }
+    }
+
+    pub fn bound(&self) -> Option<String> {
+        self.incident.lock().ok().and_then(|i| i.clone())
+    }
+
+    /// True exactly once: on the session's first call.
+    pub fn first_call(&self) -> bool {
+        !self.started.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A 2026-07-28 session's round: on the first call nothing; on the retry, the sealed request

@@ -77,7 +77,15 @@ pub async fn run<A: Action>(
     // From here on every call has an audit story: intent, decisions, outcome.
     let request_id = hooks::request_id();
     let reason = sealed.common.reason.clone();
-    hooks::intent(&ctx, &request_id, &sealed.plan, &call.principal, &reason).await?;
+    hooks::intent(
+        &ctx,
+        &request_id,
+        &sealed.plan,
+        &call.principal,
+        &reason,
+        call.incident.as_deref(),
+    )
+    .await?;
     let res = approve_and_run::<A>(&ctx, &call, sealed, rule, &request_id).await;
     let res = match res {
         Ok(o) => Ok(o),

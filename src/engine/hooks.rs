@@ -39,6 +39,7 @@ pub async fn intent(
     plan: &Plan,
     principal: &str,
     reason: &str,
+    incident: Option<&str>,
 ) -> Result<(), ToolError> {
     let record = Record::Intent {
         request_id: request_id.into(),
@@ -47,7 +48,7 @@ pub async fn intent(
         plan_digest: Some(plan.digest.clone()),
         principal: principal.into(),
         reason: Some(reason.into()),
-        incident_id: None,
+        incident_id: incident.map(str::to_string),
         plan: plan.review_lines(),
     };
     append(ctx, record).await.map_err(|e| {

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod probe;
 pub mod runner;
 mod seal;
+mod timeline;
 mod tool;
 
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use args::Name;
-pub use call::{Answer, CallCtx, Outcome};
+pub use call::{Answer, CallCtx, Outcome, Session};
 pub use error::{ErrorCode, Refusal, ToolError};
 pub use executor::Executor;
 pub use gate::rule_for;
@@ -226,9 +227,31 @@ impl Engine {
     /// Runs one call. A hidden tool is as unknown as a missing one.
     pub async fn call_with(
         &self,
-        call: CallCtx,
+        mut call: CallCtx,
         name: &str,
         args: Option<Map<String, Value>>,
+    ) -> Result<Outcome, ToolError> {
+        call.incident = timeline::incident_for(&self.ctx, &call);
+        let args = args.unwrap_or_default();
+        let started = std::time::Instant::now();
+        let result = self.dispatch(call.clone(), name, args.clone()).await;
+        // The tool may have bound the session (open_incident, join_incident).
+        let incident = call
+            .session
+            .as_ref()
+            .and_then(|s| s.bound())
+            .or(call.incident.clone());
+        if let Some(id) = incident {
+            timeline::append(&self.ctx, &call, id, name, args, &result, started.elapsed()).await;
+        }
+        result
+    }
+
+    async fn dispatch(
+        &self,
+        call: CallCtx,
+        name: &str,
+        args: Map<String, Value>,
     ) -> Result<Outcome, ToolError> {
         let tool = match self.all_tools().iter().find(|t| t.meta.name == name) {
             Some(t) => match self.off(t) {
@@ -238,9 +261,7 @@ impl Engine {
             None => return Err(ToolError::unknown_tool(name)),
         };
         let started = std::time::Instant::now();
-        let result = tool
-            .invoke(self.ctx.clone(), call, args.unwrap_or_default())
-            .await;
+        let result = tool.invoke(self.ctx.clone(), call, args).await;
         let secrets = &self.ctx.config.secrets;
         // Secrets are masked by value on the way out, whatever produced them.
         let result = result

@@ -130,6 +130,16 @@ pub trait Tool: Send + Sync + 'static {
         params: Self::Params,
     ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
 
+    /// Runs with the call's context: who asks and the session's incident. Most tools need
+    /// neither; the incident tools do (who opened it, which incident a call belongs to).
+    fn run_in(
+        ctx: Arc<Ctx>,
+        _call: CallCtx,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send {
+        Self::run(ctx, params)
+    }
+
     /// A short text a person can read in one glance.
     fn summary(out: &Self::Output) -> String;
 
@@ -201,7 +211,7 @@ impl ToolDef {
             kind: Kind::Planned,
             needs: &[],
             input_schema: action_input::<A>(),
-            output_schema: schema_of::<ActionResult>(false),
+            output_schema: action_output(),
             invoke: invoke_action::<A>,
         }
     }
@@ -236,12 +246,12 @@ fn invoke_action<A: Action>(
 
 fn invoke<T: Tool>(
     ctx: Arc<Ctx>,
-    _call: CallCtx,
+    call: CallCtx,
     args: Map<String, Value>,
 ) -> Pin<Box<dyn Future<Output = Result<Outcome, ToolError>> + Send>> {
     Box::pin(async move {
         let params: T::Params = args::parse(args)?;
-        let out = T::run(ctx, params).await?;
+        let out = T::run_in(ctx, call, params).await?;
         let structured = serde_json::to_value(&out)
             .map_err(|e| ToolError::internal(format!("result does not serialize: {e}")))?;
         Ok(Outcome::Done(ToolOutput {
@@ -278,6 +288,15 @@ pub fn schema_of<T: JsonSchema>(for_input: bool) -> Value {
             o.remove("description");
         }
     }
+    v
+}
+
+/// Every action returns the same `ActionResult`; its schema is given one level deep (the plan
+/// and the outcome as objects): a copy of the whole shape in each of twenty tools would be a
+/// quarter of `tools/list`, and the shape is documented once (docs/ARCHITECTURE.md).
+fn action_output() -> Value {
+    let mut v = schema_of::<ActionResult>(false);
+    shallow_at(&mut v, 0, 1);
     v
 }
 
@@ -415,18 +434,24 @@ fn enums(v: &mut Value) {
 const OUTPUT_DEPTH: usize = 3;
 
 fn shallow(v: &mut Value, depth: usize) {
+    shallow_at(v, depth, OUTPUT_DEPTH)
+}
+
+fn shallow_at(v: &mut Value, depth: usize, max: usize) {
     let Value::Object(o) = v else { return };
-    if depth >= OUTPUT_DEPTH {
+    if depth >= max {
         o.retain(|k, _| k == "type");
         return;
     }
     for (k, x) in o.iter_mut() {
         match (k.as_str(), x) {
             ("properties", Value::Object(props)) => {
-                props.values_mut().for_each(|p| shallow(p, depth + 1));
+                props
+                    .values_mut()
+                    .for_each(|p| shallow_at(p, depth + 1, max));
             }
-            ("items" | "additionalProperties", x) => shallow(x, depth),
-            (_, Value::Array(a)) => a.iter_mut().for_each(|x| shallow(x, depth)),
+            ("items" | "additionalProperties", x) => shallow_at(x, depth, max),
+            (_, Value::Array(a)) => a.iter_mut().for_each(|x| shallow_at(x, depth, max)),
             _ => {}
         }
     }

@@ -26,6 +26,9 @@ pub struct RunbookServer {
     engine: Arc<Engine>,
     /// The MCP view of the engine's tools, made on the first `tools/list` or call.
     tools: Arc<std::sync::OnceLock<Vec<Tool>>>,
+    /// This connection's incident binding. A transport with several sessions (streamable
+    /// HTTP) must make one server per session, never clone one across them.
+    session: Arc<crate::engine::Session>,
 }
 
 impl RunbookServer {
@@ -33,6 +36,7 @@ impl RunbookServer {
         Self {
             engine,
             tools: Arc::new(std::sync::OnceLock::new()),
+            session: Arc::new(crate::engine::Session::default()),
         }
     }
 }
@@ -80,6 +84,7 @@ impl RunbookServer {
         let user = crate::engine::identity::account(config.approval.service_account.as_deref());
         let mut call = CallCtx::local(&user);
         call.client = crate::screen::escape(&client);
+        call.session = Some(self.session.clone());
         let modern = context
             .protocol_version()
             .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);

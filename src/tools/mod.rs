@@ -3,6 +3,7 @@
 
 pub mod assess;
 pub mod database;
+pub mod incident;
 pub mod loadbalancer;
 pub mod metrics;
 pub mod prevent;
@@ -16,6 +17,16 @@ use crate::engine::needs::Need::*;
 /// Every tool of the server, in the order they are listed.
 pub fn registry() -> Vec<ToolDef> {
     vec![
+        ToolDef::of::<incident::OpenIncident>(),
+        ToolDef::of::<incident::ClassifyIncident>(),
+        ToolDef::of::<incident::JoinIncident>(),
+        ToolDef::of::<incident::ListIncidents>(),
+        ToolDef::of::<incident::GetIncident>(),
+        ToolDef::of::<incident::RecordEvent>(),
+        ToolDef::of::<incident::UpdateChecklist>(),
+        ToolDef::of::<incident::GetEscalationPath>(),
+        ToolDef::of::<incident::ResolveIncident>(),
+        ToolDef::of::<incident::GeneratePostmortem>(),
         ToolDef::of::<assess::RunDiagnostics>(),
         ToolDef::of::<assess::CheckServiceStatus>().needs(&[Services]),
         ToolDef::of::<assess::CheckHealth>().needs(&[HealthUrl]),

@@ -1,7 +1,8 @@
 //! `verify_recovery`: repeated health checks, and from Prometheus the requests and 5xx
-//! answers *since the fix* (`increase` over exactly that window). A 5-minute rate stays red
-//! for five minutes after a real fix; a window that starts at the fix does not. No traffic
-//! since the fix is `unknown`, never a pass.
+//! answers *since the fix* — each counter's value now minus its value at the fix (a counter
+//! born since, as a restart makes them, counts whole). A 5-minute rate stays red for five
+//! minutes after a real fix; a window that starts at the fix does not. No traffic since the
+//! fix is `unknown`, never a pass.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,13 +129,10 @@ impl Tool for VerifyRecovery {
             if ctx.config.prometheus.is_none() {
                 return Ok(None);
             }
-            let w = format!("{}s", window as u64);
-            let q = |sel: &str| format!("sum by (host) (increase({sel}[{w}]))");
             let errors = REQUESTS.replace('}', ",status=~\"5..\"}");
-            let (all, bad) = (q(REQUESTS), q(&errors));
             let (req, err) = tokio::join!(
-                api::instant(&ctx, &all, None),
-                api::instant(&ctx, &bad, None)
+                since_fix(&ctx, REQUESTS, now - window),
+                since_fix(&ctx, &errors, now - window)
             );
             Ok::<_, ToolError>(Some((req?, err?)))
         };
@@ -237,6 +235,35 @@ impl Tool for VerifyRecovery {
         };
         d.render()
     }
+}
+
+/// Per host, how much the counters matching `selector` grew since `since`: each series' value
+/// now minus its value then. A series born after `since` (a restarted service's counters, a
+/// status never seen before) counts whole — `increase()` would count nothing for its first
+/// sample, and a fix by restart starts every counter over.
+async fn since_fix(
+    ctx: &Ctx,
+    selector: &str,
+    since: f64,
+) -> Result<Vec<(api::Labels, f64)>, ToolError> {
+    let (now, then) = tokio::join!(
+        api::instant(ctx, selector, None),
+        api::instant(ctx, selector, Some(since))
+    );
+    let then: std::collections::HashMap<api::Labels, f64> = then?.into_iter().collect();
+    let mut by_host: std::collections::BTreeMap<String, f64> = Default::default();
+    for (labels, v) in now? {
+        let grew = match then.get(&labels) {
+            Some(t) if *t <= v => v - t,
+            // Born since, or reset (restarted): all of it is since the fix.
+            _ => v,
+        };
+        *by_host.entry(api::host_of(&labels)).or_default() += grew;
+    }
+    Ok(by_host
+        .into_iter()
+        .map(|(h, v)| (api::Labels::from([("host".to_string(), h)]), v))
+        .collect())
 }
 
 /// The verdict of one host, and why, in words that quote the numbers.

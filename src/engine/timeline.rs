@@ -1,0 +1,120 @@
+//! The timeline writes itself (DESIGN §12): every call of a session bound to an incident —
+//! reads included — is appended to the audit log as a `call` line with the incident id, so
+//! the model never has to remember to take notes and every timeline line has a sequence
+//! number a post-mortem can cite.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::call::{CallCtx, Outcome};
+use super::{Ctx, ToolError};
+use crate::audit::Record;
+
+/// Characters of a result's text kept on the timeline.
+const SUMMARY_MAX: usize = 2000;
+
+/// The incident a call belongs to: its session's, or on a new session's first call the one
+/// incident open now (when exactly one is).
+pub fn incident_for(ctx: &Ctx, call: &CallCtx) -> Option<String> {
+    let session = call.session.as_ref()?;
+    if let Some(id) = session.bound() {
+        return Some(id);
+    }
+    if !session.first_call() {
+        return None;
+    }
+    let dir = ctx.config.server.state_dir.join("incidents");
+    if !dir.exists() {
+        return None;
+    }
+    let open: Vec<String> = crate::incident::Store::open(&ctx.config.server.state_dir)
+        .and_then(|s| s.list())
+        .ok()?
+        .into_iter()
+        .filter(|i| i.is_open())
+        .map(|i| i.id)
+        .collect();
+    match open.as_slice() {
+        [one] => {
+            session.bind(one);
+            Some(one.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Appends the finished call to the audit log under its incident. A timeline line that cannot
+/// be written is logged, not fatal: the call itself already happened (mutating calls have
+/// their own intent and outcome lines, written before and after they run).
+pub async fn append(
+    ctx: &Ctx,
+    call: &CallCtx,
+    incident: String,
+    tool: &str,
+    arguments: Map<String, Value>,
+    result: &Result<Outcome, ToolError>,
+    took: Duration,
+) {
+    let (summary, is_error, structured) = match result {
+        Ok(Outcome::Done(out)) => (out.summary.clone(), out.is_error, Some(&out.structured)),
+        Ok(Outcome::InputRequired { .. }) => return,
+        Err(e) => (e.to_string(), true, None),
+    };
+    let request_id = structured
+        .and_then(|s| s["request_id"].as_str())
+        .map_or_else(
+            || format!("C-{}", hex::encode(rand_bytes())),
+            str::to_string,
+        );
+    let approval = structured.and_then(|s| {
+        let a = s.get("approval")?;
+        let id = a["id"].as_str()?;
+        let who: Vec<&str> = a["approvers"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let via: Vec<&str> = a["channels"]
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        Some(format!(
+            "{id} approved by {} via {}",
+            who.join(", "),
+            via.join(", ")
+        ))
+    });
+    let record = Record::Call {
+        request_id,
+        incident_id: incident,
+        tool: tool.to_string(),
+        arguments: Value::Object(arguments),
+        principal: call.principal.clone(),
+        summary: crate::digest::clip(&summary, SUMMARY_MAX),
+        is_error,
+        duration_ms: took.as_millis() as u64,
+        approval,
+    };
+    let log = match ctx.audit() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("timeline: {e}");
+            return;
+        }
+    };
+    let written = tokio::task::spawn_blocking(move || log.append(record)).await;
+    if !matches!(written, Ok(Ok(_))) {
+        tracing::warn!(
+            tool,
+            "timeline: the call could not be appended to the audit log"
+        );
+    }
+}
+
+fn rand_bytes() -> [u8; 4] {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    b
+}

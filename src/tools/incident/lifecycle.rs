@@ -1,0 +1,490 @@
+//! The tools that write incident records: open, join, note, check off, resolve. Each call
+//! is on the timeline by itself (the engine writes it); these change only the record.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{load, store, timeline, which};
+use crate::audit::Record;
+use crate::digest::Digest;
+use crate::engine::{CallCtx, Ctx, Effect, Tool, ToolError, ToolMeta, Toolset};
+use crate::incident::{Done, Incident, Kind, Resolution, Severity, Status, tables};
+use crate::tools::metrics::api;
+
+/// `resolve_incident` needs a passing `verify_recovery` on the timeline this recent.
+const RECOVERY_WITHIN_SECS: f64 = 30.0 * 60.0;
+
+fn text(field: &str, v: &str, max: usize) -> Result<String, ToolError> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(ToolError::invalid(field, format!("1..={max} characters")));
+    }
+    crate::screen::check_text(v).map_err(|e| ToolError::invalid(field, e))?;
+    Ok(v.to_string())
+}
+
+/// A compact view of an incident for the tools' answers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Brief {
+    pub incident: Incident,
+    /// The runbook's escalation level reached now (`L1`…`L3`).
+    pub escalation: String,
+    pub minutes_open: u64,
+}
+
+pub(crate) fn brief(i: Incident) -> Brief {
+    let minutes = minutes_since(&i.opened_at);
+    let level = tables::LEVELS[tables::level_at(i.severity, minutes)].0;
+    Brief {
+        incident: i,
+        escalation: level.into(),
+        minutes_open: minutes,
+    }
+}
+
+pub(crate) fn minutes_since(ts: &str) -> u64 {
+    api::epoch(ts).map_or(0, |t| ((api::now() - t) / 60.0).max(0.0) as u64)
+}
+
+fn line(b: &Brief) -> String {
+    let i = &b.incident;
+    format!(
+        "{} [{:?} {:?}] {} — {}, commander {}, open {} min, respond by {}, escalation {}",
+        i.id,
+        i.severity,
+        i.status,
+        i.title,
+        serde_json::to_value(i.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        i.commander,
+        b.minutes_open,
+        i.deadline,
+        b.escalation
+    )
+}
+
+pub struct OpenIncident;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenParams {
+    pub title: String,
+    /// P0 (outage, 15 min) … P3 (next business day); classify_incident suggests one.
+    pub severity: Severity,
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// Incident commander (default: whoever opens it).
+    #[serde(default)]
+    pub commander: Option<String>,
+}
+
+impl Tool for OpenIncident {
+    const META: ToolMeta = ToolMeta {
+        name: "open_incident",
+        title: "Open an incident",
+        description: "Opens an incident record (title, severity P0–P3 with the runbook's \
+            response deadline, type, commander) and binds this session to it: from now on every \
+            call of this session is on its timeline, written by the server. Use it first when \
+            something is wrong. Returns the incident with its deadline.",
+        effect: Effect::Record,
+        toolset: Toolset::Incident,
+    };
+    type Params = OpenParams;
+    type Output = Brief;
+
+    async fn run(_ctx: Arc<Ctx>, _p: OpenParams) -> Result<Brief, ToolError> {
+        Err(ToolError::internal(
+            "open_incident runs with its call context",
+        ))
+    }
+
+    async fn run_in(ctx: Arc<Ctx>, call: CallCtx, p: OpenParams) -> Result<Brief, ToolError> {
+        let title = text("title", &p.title, 200)?;
+        let commander = match &p.commander {
+            Some(c) => text("commander", c, 100)?,
+            None => call.principal.clone(),
+        };
+        let now = api::now();
+        let mut rand = [0u8; 3];
+        let _ = getrandom::fill(&mut rand);
+        let stamp = api::rfc3339(now);
+        let id = format!("INC-{}-{}", stamp[..10].replace('-', ""), hex::encode(rand));
+        let incident = Incident {
+            id: id.clone(),
+            title,
+            severity: p.severity,
+            kind: p.kind,
+            status: Status::Investigating,
+            commander,
+            opened_by: call.principal.clone(),
+            opened_at: crate::audit::now_ms(),
+            deadline: api::rfc3339(now + p.severity.response_minutes() as f64 * 60.0),
+            members: vec![call.principal.clone()],
+            checklist: Default::default(),
+            resolution: None,
+        };
+        store(&ctx)?
+            .create(&incident)
+            .map_err(|e| ToolError::internal(format!("incident store: {e}")))?;
+        if let Some(s) = &call.session {
+            s.bind(&id);
+        }
+        Ok(brief(incident))
+    }
+
+    fn summary(b: &Brief) -> String {
+        let mut d = Digest::new(format!("opened {}", line(b)));
+        d.ok("this session is bound: every call from now on is on the incident's timeline");
+        d.next("get_alerts and run_diagnostics; classify_incident if the severity is unsure");
+        d.render()
+    }
+}
+
+pub struct JoinIncident;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdParams {
+    /// The incident id (`INC-…`).
+    pub incident: String,
+}
+
+impl Tool for JoinIncident {
+    const META: ToolMeta = ToolMeta {
+        name: "join_incident",
+        title: "Join an incident",
+        description: "Binds this session to an open incident (list_incidents shows them) and \
+            adds you to its members: this session's calls go on that incident's timeline. Use \
+            it when you help with an incident someone else opened. Returns the incident.",
+        effect: Effect::Record,
+        toolset: Toolset::Incident,
+    };
+    type Params = IdParams;
+    type Output = Brief;
+
+    async fn run(_ctx: Arc<Ctx>, _p: IdParams) -> Result<Brief, ToolError> {
+        Err(ToolError::internal(
+            "join_incident runs with its call context",
+        ))
+    }
+
+    async fn run_in(ctx: Arc<Ctx>, call: CallCtx, p: IdParams) -> Result<Brief, ToolError> {
+        let id = which(&call, &Some(p.incident))?;
+        let who = call.principal.clone();
+        let (i, ()) = store(&ctx)?
+            .update(&id, |i| {
+                if !i.is_open() {
+                    return Err(format!("{} is resolved", i.id));
+                }
+                if !i.members.contains(&who) {
+                    i.members.push(who);
+                }
+                Ok(())
+            })
+            .map_err(|e| ToolError::internal(e.to_string()))?
+            .map_err(|e| ToolError::invalid("incident", e))?;
+        if let Some(s) = &call.session {
+            s.bind(&id);
+        }
+        Ok(brief(i))
+    }
+
+    fn summary(b: &Brief) -> String {
+        format!("joined {}", line(b))
+    }
+}
+
+pub struct RecordEvent;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteParams {
+    /// What a person observed or decided, for the timeline (tool calls are recorded anyway).
+    pub note: String,
+    /// Default: this session's incident.
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Noted {
+    pub incident: String,
+    pub note: String,
+}
+
+impl Tool for RecordEvent {
+    const META: ToolMeta = ToolMeta {
+        name: "record_event",
+        title: "Record an event",
+        description: "Adds a person's note to the incident's timeline (a customer report, a \
+            decision, a hand-over). Tool calls need no note: the server records every call of \
+            a bound session itself. Returns the note as recorded.",
+        effect: Effect::Record,
+        toolset: Toolset::Incident,
+    };
+    type Params = NoteParams;
+    type Output = Noted;
+
+    async fn run(_ctx: Arc<Ctx>, _p: NoteParams) -> Result<Noted, ToolError> {
+        Err(ToolError::internal(
+            "record_event runs with its call context",
+        ))
+    }
+
+    async fn run_in(ctx: Arc<Ctx>, call: CallCtx, p: NoteParams) -> Result<Noted, ToolError> {
+        let id = which(&call, &p.incident)?;
+        let note = text("note", &p.note, 2000)?;
+        load(&ctx, &id)?;
+        // The note is on the timeline as this call's arguments (the engine writes the line).
+        Ok(Noted { incident: id, note })
+    }
+
+    fn summary(n: &Noted) -> String {
+        format!(
+            "noted on {}: {}",
+            n.incident,
+            crate::digest::clip(&n.note, 200)
+        )
+    }
+}
+
+pub struct UpdateChecklist;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckParams {
+    /// A checklist item, exactly as the runbook words it (e.g. `Service logs analyzed`).
+    pub item: String,
+    /// True: done; false: not done after all.
+    #[serde(default = "yes")]
+    pub done: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Checklist {
+    pub incident: String,
+    /// Every item of the runbook's checklist, in order, with who did it.
+    pub items: Vec<ChecklistItem>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChecklistItem {
+    pub phase: String,
+    pub item: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done: Option<Done>,
+}
+
+pub(crate) fn checklist_of(i: &Incident) -> Checklist {
+    let items = tables::CHECKLIST
+        .iter()
+        .flat_map(|(phase, items)| {
+            items.iter().map(move |it| ChecklistItem {
+                phase: phase.to_string(),
+                item: it.to_string(),
+                done: i.checklist.get(*it).cloned(),
+            })
+        })
+        .collect();
+    Checklist {
+        incident: i.id.clone(),
+        items,
+    }
+}
+
+impl Tool for UpdateChecklist {
+    const META: ToolMeta = ToolMeta {
+        name: "update_checklist",
+        title: "Update the checklist",
+        description: "Checks off (or un-checks) one item of the runbook's incident checklist \
+            (Detection & Response, Investigation & Mitigation, Resolution & Recovery, \
+            Post-Incident) for the incident. Returns the whole checklist with what is still open.",
+        effect: Effect::Record,
+        toolset: Toolset::Incident,
+    };
+    type Params = CheckParams;
+    type Output = Checklist;
+
+    async fn run(_ctx: Arc<Ctx>, _p: CheckParams) -> Result<Checklist, ToolError> {
+        Err(ToolError::internal(
+            "update_checklist runs with its call context",
+        ))
+    }
+
+    async fn run_in(ctx: Arc<Ctx>, call: CallCtx, p: CheckParams) -> Result<Checklist, ToolError> {
+        let id = which(&call, &p.incident)?;
+        let item = tables::checklist_items()
+            .find(|i| i.eq_ignore_ascii_case(p.item.trim()))
+            .ok_or_else(|| {
+                ToolError::invalid(
+                    "item",
+                    format!(
+                        "not a checklist item; items are: {}",
+                        tables::checklist_items().collect::<Vec<_>>().join("; ")
+                    ),
+                )
+            })?;
+        let note = p
+            .note
+            .as_deref()
+            .map(|n| text("note", n, 500))
+            .transpose()?;
+        let done = Done {
+            by: call.principal.clone(),
+            at: crate::audit::now_ms(),
+            note,
+        };
+        let (i, ()) = store(&ctx)?
+            .update(&id, |i| {
+                if p.done {
+                    i.checklist.insert(item.to_string(), done);
+                } else {
+                    i.checklist.remove(item);
+                }
+                Ok(())
+            })
+            .map_err(|e| ToolError::internal(e.to_string()))?
+            .map_err(|e| ToolError::invalid("incident", e))?;
+        Ok(checklist_of(&i))
+    }
+
+    fn summary(c: &Checklist) -> String {
+        let done = c.items.iter().filter(|i| i.done.is_some()).count();
+        let mut d = Digest::new(format!(
+            "{}: checklist {done}/{} done",
+            c.incident,
+            c.items.len()
+        ));
+        let mut phase = "";
+        for i in c.items.iter().filter(|i| i.done.is_none()) {
+            if i.phase != phase {
+                phase = &i.phase;
+                d.figure(format!(
+                    "open in {}: {}",
+                    phase,
+                    c.items
+                        .iter()
+                        .filter(|x| x.phase == phase && x.done.is_none())
+                        .map(|x| x.item.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        d.render()
+    }
+}
+
+pub struct ResolveIncident;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveParams {
+    /// What fixed it, in a sentence.
+    pub summary: String,
+    /// Resolve without a passing verify_recovery in the last 30 minutes, and why.
+    #[serde(default)]
+    pub override_reason: Option<String>,
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+impl Tool for ResolveIncident {
+    const META: ToolMeta = ToolMeta {
+        name: "resolve_incident",
+        title: "Resolve the incident",
+        description: "Marks the incident resolved — only after verify_recovery passed on its \
+            timeline within the last 30 minutes, unless `override_reason` says why not. Use it \
+            when the fix held. Returns the incident; generate_postmortem comes next.",
+        effect: Effect::Record,
+        toolset: Toolset::Incident,
+    };
+    type Params = ResolveParams;
+    type Output = Brief;
+
+    async fn run(_ctx: Arc<Ctx>, _p: ResolveParams) -> Result<Brief, ToolError> {
+        Err(ToolError::internal(
+            "resolve_incident runs with its call context",
+        ))
+    }
+
+    async fn run_in(ctx: Arc<Ctx>, call: CallCtx, p: ResolveParams) -> Result<Brief, ToolError> {
+        let id = which(&call, &p.incident)?;
+        let summary = text("summary", &p.summary, 1000)?;
+        let override_reason = p
+            .override_reason
+            .as_deref()
+            .map(|r| text("override_reason", r, 500))
+            .transpose()?;
+        let verified = timeline(&ctx, &id)?
+            .into_iter()
+            .rev()
+            .find_map(|e| match &e.record {
+                Record::Call {
+                    tool,
+                    summary,
+                    is_error,
+                    ..
+                } if tool == "verify_recovery"
+                    && !is_error
+                    && summary.starts_with("RECOVERED")
+                    && api::epoch(&e.ts)
+                        .is_some_and(|t| api::now() - t <= RECOVERY_WITHIN_SECS) =>
+                {
+                    Some(e.seq)
+                }
+                _ => None,
+            });
+        if verified.is_none() && override_reason.is_none() {
+            return Err(ToolError::invalid(
+                "override_reason",
+                "no verify_recovery passed on this incident's timeline in the last 30 minutes: \
+                 run verify_recovery (since = when the fix finished), or give override_reason",
+            ));
+        }
+        let resolution = Resolution {
+            at: crate::audit::now_ms(),
+            by: call.principal.clone(),
+            summary,
+            verified_by_seq: verified,
+            override_reason,
+        };
+        let (i, ()) = store(&ctx)?
+            .update(&id, |i| {
+                if !i.is_open() {
+                    return Err(format!("{} is already resolved", i.id));
+                }
+                i.status = Status::Resolved;
+                i.resolution = Some(resolution);
+                Ok(())
+            })
+            .map_err(|e| ToolError::internal(e.to_string()))?
+            .map_err(|e| ToolError::invalid("incident", e))?;
+        Ok(brief(i))
+    }
+
+    fn summary(b: &Brief) -> String {
+        let how = b.incident.resolution.as_ref().map_or(String::new(), |r| {
+            match (r.verified_by_seq, &r.override_reason) {
+                (Some(seq), _) => format!("; recovery verified (audit #{seq})"),
+                (None, Some(why)) => format!("; NOT verified, override: {why}"),
+                _ => String::new(),
+            }
+        });
+        let mut d = Digest::new(format!("resolved {}{how}", line(b)));
+        d.next("generate_postmortem");
+        d.render()
+    }
+}
