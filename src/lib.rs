@@ -16,6 +16,7 @@
 
 pub mod analyze;
 pub mod audit;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod contract;

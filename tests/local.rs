@@ -233,3 +233,109 @@ fn cli_call_check_config_and_schema() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["properties"]["hosts"].is_object());
 }
+
+/// Resources and prompts: the runbook from the tool catalog, the tables, an incident's
+/// timeline and post-mortem, and prompts whose caller text is escaped.
+#[tokio::test]
+async fn resources_and_prompts_serve_the_runbook_and_the_incident() {
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nstate_dir = \"{}\"\n[hosts.local]\naddress = \"127.0.0.1\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let client = spawn(Some(&config), &[]).await;
+    let read = |uri: &str| {
+        let client = &client;
+        let uri = uri.to_string();
+        async move {
+            let r = client
+                .read_resource(ReadResourceRequestParams::new(uri.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{uri}: {e}"));
+            match &r.contents[0] {
+                rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let listed = client.list_all_resources().await.unwrap();
+    let uris: Vec<&str> = listed.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "runbook://runbook",
+            "runbook://severity",
+            "runbook://audit/tail"
+        ]
+    );
+    let runbook = read("runbook://runbook").await;
+    assert!(runbook.contains("- `open_incident` (record):"), "{runbook}");
+    assert!(
+        runbook.contains("| P0 | complete service outage | 15 min |"),
+        "{runbook}"
+    );
+    // Only tools this config offers are in it.
+    assert!(!runbook.contains("check_database"), "{runbook}");
+    let templates = client.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates.len(), 2);
+
+    let r = call(
+        &client,
+        "open_incident",
+        json!({"title": "disk full", "severity": "P1", "type": "capacity_issues"}),
+    )
+    .await;
+    let id = ok(&r)["incident"]["id"].as_str().unwrap().to_string();
+    call(&client, "check_system_resources", json!({})).await;
+    let timeline = read(&format!("incident://{id}/timeline")).await;
+    assert!(timeline.contains("check_system_resources"), "{timeline}");
+    let pm = read(&format!("incident://{id}/postmortem")).await;
+    assert!(
+        pm.starts_with(&format!("# Incident Post-Mortem: {id}")),
+        "{pm}"
+    );
+    assert!(
+        pm.contains("`check_system_resources`") && pm.contains("[#"),
+        "{pm}"
+    );
+    let tail = read("runbook://audit/tail").await;
+    assert!(tail.contains("call") && tail.contains(&id), "{tail}");
+    assert!(
+        client
+            .read_resource(ReadResourceRequestParams::new(
+                "incident://../../etc/passwd/timeline"
+            ))
+            .await
+            .is_err()
+    );
+
+    let prompts = client.list_all_prompts().await.unwrap();
+    let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["triage", "postmortem"]);
+    let mut args = serde_json::Map::new();
+    args.insert("symptom".into(), json!("5xx on /api\u{1b}[2J since 10:40"));
+    let p = client
+        .get_prompt(GetPromptRequestParams::new("triage").with_arguments(args))
+        .await
+        .unwrap();
+    let text = p.messages[0].content.as_text().unwrap().text.clone();
+    assert!(
+        text.contains("5xx on /api") && !text.contains('\u{1b}'),
+        "{text}"
+    );
+    let mut bad = serde_json::Map::new();
+    bad.insert("incident".into(), json!("../x"));
+    assert!(
+        client
+            .get_prompt(GetPromptRequestParams::new("postmortem").with_arguments(bad))
+            .await
+            .is_err()
+    );
+    client.cancel().await.unwrap();
+}

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -115,12 +118,18 @@ impl RunbookServer {
 
 impl ServerHandler for RunbookServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -129,6 +138,96 @@ impl ServerHandler for RunbookServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(self.tools().to_vec()))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(
+            crate::catalog::RESOURCES
+                .iter()
+                .map(|d| {
+                    Resource::new(d.uri, d.name)
+                        .with_description(d.description)
+                        .with_mime_type(d.mime)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            crate::catalog::TEMPLATES
+                .iter()
+                .map(|d| {
+                    ResourceTemplate::new(d.uri, d.name)
+                        .with_description(d.description)
+                        .with_mime_type(d.mime)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.clone();
+        match crate::catalog::read(&self.engine, &uri).await {
+            Ok((text, mime)) => Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(text, uri).with_mime_type(mime),
+            ])
+            .into()),
+            Err(e) => Err(McpError::resource_not_found(
+                e,
+                Some(serde_json::json!({"uri": request.uri})),
+            )),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            crate::catalog::PROMPTS
+                .iter()
+                .map(|p| {
+                    let args = p
+                        .arguments
+                        .iter()
+                        .map(|(n, d, req)| {
+                            PromptArgument::new(*n)
+                                .with_description(*d)
+                                .with_required(*req)
+                        })
+                        .collect();
+                    Prompt::new(p.name, Some(p.description), Some(args))
+                })
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let args = request.arguments.clone().unwrap_or_default();
+        match crate::catalog::prompt(&request.name, &args) {
+            Ok(text) => {
+                Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
+            }
+            Err(e) => Err(McpError::invalid_params(e, None)),
+        }
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

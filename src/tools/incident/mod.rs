@@ -4,10 +4,12 @@
 
 mod lifecycle;
 mod postmortem;
+mod resolve;
 mod views;
 
-pub use lifecycle::{JoinIncident, OpenIncident, RecordEvent, ResolveIncident, UpdateChecklist};
+pub use lifecycle::{JoinIncident, OpenIncident, RecordEvent, UpdateChecklist};
 pub use postmortem::GeneratePostmortem;
+pub use resolve::ResolveIncident;
 pub use views::{ClassifyIncident, GetEscalationPath, GetIncident, ListIncidents};
 
 use crate::audit::{Entry, Record};
