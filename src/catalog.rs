@@ -71,30 +71,40 @@ const ORDER: [(Toolset, &str); 10] = [
     (Toolset::Prevent, "Preventive measures"),
 ];
 
+/// Why a resource has no text.
+pub enum ReadError {
+    /// No such resource (or incident).
+    NotFound(String),
+    /// It exists but could not be read (audit lock, corrupt log).
+    Failed(String),
+}
+
 /// The text of `uri` and its MIME type, or why there is none.
-pub async fn read(engine: &Engine, uri: &str) -> Result<(String, &'static str), String> {
+pub async fn read(engine: &Engine, uri: &str) -> Result<(String, &'static str), ReadError> {
     const MD: &str = "text/markdown";
+    let missing = || ReadError::NotFound(format!("no resource {uri}"));
     match uri {
         "runbook://runbook" => Ok((runbook(engine), MD)),
         "runbook://severity" => Ok((severity(), MD)),
-        "runbook://audit/tail" => Ok((audit_tail(engine)?, "text/plain")),
+        "runbook://audit/tail" => {
+            Ok((audit_tail(engine).map_err(ReadError::Failed)?, "text/plain"))
+        }
         _ => {
-            let rest = uri
-                .strip_prefix("incident://")
-                .ok_or_else(|| format!("no resource {uri}"))?;
-            let (id, what) = rest
-                .split_once('/')
-                .ok_or_else(|| format!("no resource {uri}"))?;
+            let rest = uri.strip_prefix("incident://").ok_or_else(missing)?;
+            let (id, what) = rest.split_once('/').ok_or_else(missing)?;
             let tool = match what {
                 "timeline" => "get_incident",
                 "postmortem" => "generate_postmortem",
-                _ => return Err(format!("no resource {uri}")),
+                _ => return Err(missing()),
             };
             let args = json!({"incident": id});
             let out = engine
                 .call(tool, args.as_object().cloned())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e.code {
+                    crate::engine::ErrorCode::InvalidArgument => ReadError::NotFound(e.to_string()),
+                    _ => ReadError::Failed(e.to_string()),
+                })?;
             Ok(match what {
                 "postmortem" => (
                     out.structured["markdown"]
@@ -103,10 +113,38 @@ pub async fn read(engine: &Engine, uri: &str) -> Result<(String, &'static str), 
                         .to_string(),
                     MD,
                 ),
-                _ => (out.summary, "text/plain"),
+                _ => (timeline_text(&out.structured), "text/plain"),
             })
         }
     }
+}
+
+/// Every call of the timeline, one line each (the tool's text shows only the newest).
+fn timeline_text(v: &serde_json::Value) -> String {
+    let mut s = format!(
+        "{} — {}\n",
+        v["incident"]["id"].as_str().unwrap_or_default(),
+        crate::screen::escape(v["incident"]["title"].as_str().unwrap_or_default())
+    );
+    for l in v["timeline"].as_array().into_iter().flatten() {
+        let first = l["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "#{} {} {} {}{}: {}",
+            l["seq"],
+            l["at"].as_str().unwrap_or_default(),
+            crate::screen::escape(l["principal"].as_str().unwrap_or_default()),
+            l["tool"].as_str().unwrap_or_default(),
+            if l["is_error"] == true { " FAILED" } else { "" },
+            crate::screen::escape(first)
+        );
+    }
+    s
 }
 
 fn runbook(engine: &Engine) -> String {
@@ -169,7 +207,10 @@ fn audit_tail(engine: &Engine) -> Result<String, String> {
     }
     let log = engine.ctx().audit().map_err(|e| e.message)?;
     let lines = log.tail(50).map_err(|e| e.to_string())?;
-    Ok(lines.iter().map(|e| format!("{e}\n")).collect())
+    Ok(lines
+        .iter()
+        .map(|e| format!("{}\n", crate::screen::escape(&e.to_string())))
+        .collect())
 }
 
 /// A prompt's description and arguments (name, description, required).

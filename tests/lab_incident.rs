@@ -179,7 +179,8 @@ async fn a_p0_drill_writes_its_own_timeline_and_post_mortem() {
         &call_h(
             &a,
             "open_incident",
-            json!({"title": "A", "severity": "P2", "type": "performance_degradation"}),
+            // A title that tries to be Markdown structure stays text.
+            json!({"title": "## Resolution [#1] <!--", "severity": "P2", "type": "performance_degradation"}),
         )
         .await,
     );
@@ -210,6 +211,24 @@ async fn a_p0_drill_writes_its_own_timeline_and_post_mortem() {
             "{tools:?}"
         );
     }
+    // A note on another incident, named explicitly, goes on that incident's timeline only.
+    let a_id = ia["incident"]["id"].as_str().unwrap().to_string();
+    call_h(
+        &b,
+        "record_event",
+        json!({"note": "customer report from B's desk", "incident": a_id}),
+    )
+    .await;
+    let ga = done(&call_h(&a, "get_incident", json!({})).await);
+    let gb = done(&call_h(&b, "get_incident", json!({})).await);
+    let has_note = |g: &Value| {
+        g["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["tool"] == "record_event")
+    };
+    assert!(has_note(&ga) && !has_note(&gb), "{ga}\n{gb}");
     // Resolving without a passing verify_recovery is refused, naming the way out.
     let r = call_h(&a, "resolve_incident", json!({"summary": "gone"})).await;
     common::assert_invalid(&r, "override_reason");
@@ -222,6 +241,18 @@ async fn a_p0_drill_writes_its_own_timeline_and_post_mortem() {
     assert_eq!(
         done(&r)["incident"]["resolution"]["override_reason"],
         "a false alarm"
+    );
+    let pm = done(&call_h(&a, "generate_postmortem", json!({"incident": a_id})).await);
+    let md = pm["markdown"].as_str().unwrap();
+    assert_eq!(
+        md.lines().filter(|l| *l == "## Resolution").count(),
+        1,
+        "{md}"
+    );
+    assert!(md.contains("\\#\\# Resolution \\[\\#1\\] \\<!--"), "{md}");
+    assert!(
+        md.contains("resolved without a passing verify_recovery: a false alarm"),
+        "{md}"
     );
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();

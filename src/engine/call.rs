@@ -65,6 +65,15 @@ impl Session {
         }
     }
 
+    /// Ends the binding to `id` (it was resolved): later calls are on no timeline.
+    pub fn unbind(&self, id: &str) {
+        if let Ok(mut i) = self.incident.lock()
+            && i.as_deref() == Some(id)
+        {
+            *i = None;
+        }
+    }
+
     pub fn bound(&self) -> Option<String> {
         self.incident.lock().ok().and_then(|i| i.clone())
     }

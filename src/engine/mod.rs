@@ -235,13 +235,7 @@ impl Engine {
         let args = args.unwrap_or_default();
         let started = std::time::Instant::now();
         let result = self.dispatch(call.clone(), name, args.clone()).await;
-        // The tool may have bound the session (open_incident, join_incident).
-        let incident = call
-            .session
-            .as_ref()
-            .and_then(|s| s.bound())
-            .or(call.incident.clone());
-        if let Some(id) = incident {
+        if let Some(id) = timeline::incident_of_call(&call, name, &args, &result) {
             timeline::append(&self.ctx, &call, id, name, args, &result, started.elapsed()).await;
         }
         result

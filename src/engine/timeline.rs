@@ -44,6 +44,35 @@ pub fn incident_for(ctx: &Ctx, call: &CallCtx) -> Option<String> {
     }
 }
 
+/// The incident whose timeline a finished call goes on: the incident it names (`record_event`
+/// on another incident), else the one the session had when the call began — except that
+/// `open_incident` and `join_incident` start the timeline of the incident they bind. A call of
+/// an unknown tool is on no timeline (its name is the caller's text, nothing this server did).
+pub fn incident_of_call(
+    call: &CallCtx,
+    tool: &str,
+    args: &Map<String, Value>,
+    result: &Result<Outcome, ToolError>,
+) -> Option<String> {
+    if matches!(result, Err(e) if e.code == super::ErrorCode::UnknownTool) {
+        return None;
+    }
+    let named = args
+        .get("incident")
+        .and_then(Value::as_str)
+        .filter(|id| crate::incident::store::valid_id(id));
+    if let (Some(id), Ok(_)) = (named, result) {
+        return Some(id.to_string());
+    }
+    if matches!(tool, "open_incident" | "join_incident") {
+        return call.session.as_ref().and_then(|s| s.bound());
+    }
+    call.incident.clone()
+}
+
+/// Arguments kept on a timeline line, at most (bigger ones are summarised by size).
+const ARGUMENTS_MAX: usize = 8192;
+
 /// Appends the finished call to the audit log under its incident. A timeline line that cannot
 /// be written is logged, not fatal: the call itself already happened (mutating calls have
 /// their own intent and outcome lines, written before and after they run).
@@ -86,11 +115,18 @@ pub async fn append(
             via.join(", ")
         ))
     });
+    let arguments = Value::Object(arguments);
+    let size = arguments.to_string().len();
+    let arguments = if size > ARGUMENTS_MAX {
+        serde_json::json!({"_omitted": format!("{size} bytes of arguments")})
+    } else {
+        arguments
+    };
     let record = Record::Call {
         request_id,
         incident_id: incident,
         tool: tool.to_string(),
-        arguments: Value::Object(arguments),
+        arguments,
         principal: call.principal.clone(),
         summary: crate::digest::clip(&summary, SUMMARY_MAX),
         is_error,
@@ -113,8 +149,8 @@ pub async fn append(
     }
 }
 
-fn rand_bytes() -> [u8; 4] {
-    let mut b = [0u8; 4];
+fn rand_bytes() -> [u8; 8] {
+    let mut b = [0u8; 8];
     let _ = getrandom::fill(&mut b);
     b
 }

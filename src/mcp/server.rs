@@ -185,10 +185,11 @@ impl ServerHandler for RunbookServer {
                 ResourceContents::text(text, uri).with_mime_type(mime),
             ])
             .into()),
-            Err(e) => Err(McpError::resource_not_found(
+            Err(crate::catalog::ReadError::NotFound(e)) => Err(McpError::resource_not_found(
                 e,
                 Some(serde_json::json!({"uri": request.uri})),
             )),
+            Err(crate::catalog::ReadError::Failed(e)) => Err(McpError::internal_error(e, None)),
         }
     }
 

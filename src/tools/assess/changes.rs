@@ -19,7 +19,7 @@ use crate::tools::metrics::api;
 pub struct WhatChanged;
 
 /// Audit entries read back at most (newest ones).
-const AUDIT_TAIL: usize = 2000;
+const AUDIT_TAIL: usize = 20_000;
 
 /// Parameters of `what_changed`.
 #[derive(Debug, Deserialize, JsonSchema)]

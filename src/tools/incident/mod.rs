@@ -81,8 +81,27 @@ pub(crate) fn timeline(ctx: &Ctx, id: &str) -> Result<Vec<Entry>, ToolError> {
     }
     Ok(all
         .into_iter()
-        .filter(|e| ids.contains(e.record.request_id()))
+        .filter(|e| match &e.record {
+            // A call line is this incident's only by its own incident id.
+            Record::Call { incident_id, .. } => incident_id == id,
+            r => ids.contains(r.request_id()),
+        })
         .collect())
+}
+
+/// Text for the post-mortem's Markdown: controls escaped, and every character Markdown gives
+/// a meaning backslash-escaped — a title or a reason can never become a heading, a link, a
+/// citation or a comment.
+pub(crate) fn md(s: &str) -> String {
+    let s = crate::screen::escape(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*_[]<>#|~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `2026-12-01T17:39:13.123Z` → `17:39:13`.

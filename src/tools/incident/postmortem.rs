@@ -10,13 +10,27 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::views::GetParams;
-use super::{clock, load, timeline, which};
+use super::{clock, load, md as esc, timeline, which};
 use crate::audit::{Entry, Record, Status as Outcome, Verdict};
 use crate::engine::{CallCtx, Ctx, Effect, Tool, ToolError, ToolMeta, Toolset};
 use crate::incident::Incident;
 use crate::tools::metrics::api;
 
 pub struct GeneratePostmortem;
+
+/// Tools about the incident record itself: not investigation.
+const BOOKKEEPING: [&str; 10] = [
+    "open_incident",
+    "join_incident",
+    "classify_incident",
+    "list_incidents",
+    "get_incident",
+    "record_event",
+    "update_checklist",
+    "get_escalation_path",
+    "resolve_incident",
+    "generate_postmortem",
+];
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Postmortem {
@@ -116,7 +130,12 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
             format!("{} hours {} minutes", m / 60, m % 60)
         })
         .unwrap_or_else(|| "still open".into());
-    let _ = writeln!(md, "# Incident Post-Mortem: {}\n\n{}\n", i.id, i.title);
+    let _ = writeln!(
+        md,
+        "# Incident Post-Mortem: {}\n\n{}\n",
+        i.id,
+        esc(&i.title)
+    );
     let _ = writeln!(md, "## Summary");
     let _ = writeln!(md, "- **Start Time**: {}", i.opened_at);
     let _ = writeln!(md, "- **End Time**: {}", end.as_deref().unwrap_or("(open)"));
@@ -131,12 +150,12 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
     let _ = writeln!(
         md,
         "- **Commander**: {}; members: {}",
-        i.commander,
-        i.members.join(", ")
+        esc(&i.commander),
+        esc(&i.members.join(", "))
     );
     let _ = writeln!(md, "- **Impact**:");
     for l in impact {
-        let _ = writeln!(md, "  - {l}");
+        let _ = writeln!(md, "  - {}", esc(l));
     }
 
     // Calls, with the mutating ones' approvals and outcomes by request id.
@@ -171,11 +190,6 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
             _ => None,
         })
     };
-    let intent = |rid: &str| {
-        entries
-            .iter()
-            .find(|e| matches!(&e.record, Record::Intent { request_id, .. } if request_id == rid))
-    };
 
     let _ = writeln!(md, "\n## Milestones");
     let first = |pred: &dyn Fn(&Record) -> bool| calls.iter().find(|e| pred(&e.record)).copied();
@@ -183,20 +197,31 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
         &|r| matches!(r, Record::Call { tool, .. } if tool == "open_incident" || tool == "join_incident"),
     );
     let alerts = first(&|r| matches!(r, Record::Call { tool, .. } if tool == "get_alerts"));
-    let investigating = first(
-        &|r| matches!(r, Record::Call { tool, .. } if !tool.contains("incident") && tool != "get_alerts"),
-    );
+    // Looking at the fleet: a successful call of a tool that is not about the incident record.
+    let investigating = first(&|r| {
+        matches!(r, Record::Call { tool, is_error: false, .. }
+            if !BOOKKEEPING.contains(&tool.as_str()) && tool != "get_alerts")
+    });
+    // A change that ran: its outcome says succeeded.
     let mitigated = calls.iter().find(|e| match &e.record {
         Record::Call {
             request_id,
-            is_error,
+            is_error: false,
             ..
-        } => !is_error && intent(request_id).is_some(),
+        } => {
+            matches!(outcome(request_id), Some((_, Outcome::Succeeded, _)))
+        }
         _ => false,
     });
-    let restored = first(
-        &|r| matches!(r, Record::Call { tool, summary, .. } if tool == "verify_recovery" && summary.starts_with("RECOVERED")),
-    );
+    // The verification the resolution relied on, when there is one.
+    let verified = i.resolution.as_ref().and_then(|r| r.verified_by_seq);
+    let restored = match verified {
+        Some(seq) => calls.iter().find(|e| e.seq == seq).copied(),
+        None => first(&|r| {
+            matches!(r, Record::Call { tool, summary, .. }
+                if tool == "verify_recovery" && summary.starts_with("RECOVERED"))
+        }),
+    };
     for (what, e) in [
         ("Incident opened", opened),
         ("Alerts read (detection)", alerts),
@@ -210,7 +235,10 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
                 let extra = match &e.record {
                     Record::Call { tool, summary, .. } => format!(
                         "{tool}: {}",
-                        crate::digest::clip(summary.lines().next().unwrap_or_default(), 160)
+                        esc(&crate::digest::clip(
+                            summary.lines().next().unwrap_or_default(),
+                            160
+                        ))
                     ),
                     _ => String::new(),
                 };
@@ -237,13 +265,17 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
             let c = cite(e.seq);
             let _ = writeln!(
                 md,
-                "- {} {principal}: `{tool}`{} ({duration_ms} ms) — {}{} {c}",
+                "- {} {}: `{tool}`{} ({duration_ms} ms) — {}{} {c}",
                 clock(&e.ts),
+                esc(principal),
                 if *is_error { " FAILED" } else { "" },
-                crate::digest::clip(summary.lines().next().unwrap_or_default(), 200),
+                esc(&crate::digest::clip(
+                    summary.lines().next().unwrap_or_default(),
+                    200
+                )),
                 approval
                     .as_ref()
-                    .map(|a| format!("; {a}"))
+                    .map(|a| format!("; {}", esc(a)))
                     .unwrap_or_default(),
             );
         }
@@ -265,18 +297,30 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
             ..
         } = &e.record
         {
+            // A 2026-07-28 session's first round only asked the client: not an action.
+            if matches!(outcome(request_id), Some((_, Outcome::Refused, d)) if d.contains("asked the client"))
+            {
+                continue;
+            }
             any = true;
             let c = cite(e.seq);
             let mut line = format!(
-                "- `{tool}` asked by {principal}{} {c}",
+                "- `{tool}` asked by {}{} {c}",
+                esc(principal),
                 reason
                     .as_ref()
-                    .map(|r| format!(" ({r})"))
+                    .map(|r| format!(" ({})", esc(r)))
                     .unwrap_or_default()
             );
             match decision(request_id) {
                 Some((seq, who, via)) => {
-                    let _ = write!(line, "; approved by {who} via {via} {}", cite(seq));
+                    let _ = write!(
+                        line,
+                        "; approved by {} via {} {}",
+                        esc(&who),
+                        esc(&via),
+                        cite(seq)
+                    );
                 }
                 None => line.push_str("; no approval recorded (allowed by policy, or refused)"),
             }
@@ -290,7 +334,7 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
                 let _ = write!(
                     line,
                     "; {word}: {} {}",
-                    crate::digest::clip(&detail, 160),
+                    esc(&crate::digest::clip(&detail, 160)),
                     cite(seq)
                 );
             }
@@ -303,13 +347,17 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
     if let Some(r) = &i.resolution {
         let how = match (r.verified_by_seq, &r.override_reason) {
             (Some(seq), _) => format!("recovery verified {}", cite(seq)),
-            (None, Some(why)) => format!("resolved without a passing verify_recovery: {why}"),
+            (None, Some(why)) => {
+                format!("resolved without a passing verify_recovery: {}", esc(why))
+            }
             _ => String::new(),
         };
         let _ = writeln!(
             md,
             "- Resolved by {} at {}: {} ({how})",
-            r.by, r.at, r.summary
+            esc(&r.by),
+            r.at,
+            esc(&r.summary)
         );
     }
     let _ = writeln!(

@@ -58,29 +58,12 @@ impl Tool for ResolveIncident {
             .as_deref()
             .map(|r| text("override_reason", r, 500))
             .transpose()?;
-        let verified = timeline(&ctx, &id)?
-            .into_iter()
-            .rev()
-            .find_map(|e| match &e.record {
-                Record::Call {
-                    tool,
-                    summary,
-                    is_error,
-                    ..
-                } if tool == "verify_recovery"
-                    && !is_error
-                    && summary.starts_with("RECOVERED")
-                    && api::epoch(&e.ts)
-                        .is_some_and(|t| api::now() - t <= RECOVERY_WITHIN_SECS) =>
-                {
-                    Some(e.seq)
-                }
-                _ => None,
-            });
+        let verified = verification(&timeline(&ctx, &id)?);
         if verified.is_none() && override_reason.is_none() {
             return Err(ToolError::invalid(
                 "override_reason",
-                "no verify_recovery passed on this incident's timeline in the last 30 minutes: \
+                "no verify_recovery passed on this incident's timeline in the last 30 minutes, after its \
+                 last change, over every host it changed and with the default error ratio: \
                  run verify_recovery (since = when the fix finished), or give override_reason",
             ));
         }
@@ -102,6 +85,10 @@ impl Tool for ResolveIncident {
             })
             .map_err(|e| ToolError::internal(e.to_string()))?
             .map_err(|e| ToolError::invalid("incident", e))?;
+        // The session's later calls are no longer this incident's.
+        if let Some(s) = &call.session {
+            s.unbind(&id);
+        }
         Ok(brief(i))
     }
 
@@ -117,4 +104,61 @@ impl Tool for ResolveIncident {
         d.next("generate_postmortem");
         d.render()
     }
+}
+
+/// The audit sequence number of the verification a resolution may rest on: a passing
+/// `verify_recovery` of the last 30 minutes, made after the incident's last change, covering
+/// every host a change named, with an error ratio no looser than the default. The caller picks
+/// `verify_recovery`'s arguments; these rules keep it from picking an easy pass.
+fn verification(entries: &[crate::audit::Entry]) -> Option<u64> {
+    let mut changed_hosts: Vec<String> = Vec::new();
+    let mut last_change = 0.0_f64;
+    for e in entries {
+        match &e.record {
+            Record::Intent { arguments, .. } => {
+                for h in arguments["hosts"].as_array().into_iter().flatten() {
+                    if let Some(h) = h.as_str()
+                        && !changed_hosts.iter().any(|c| c == h)
+                    {
+                        changed_hosts.push(h.to_string());
+                    }
+                }
+            }
+            Record::Outcome {
+                status: crate::audit::Status::Succeeded,
+                ..
+            } => {
+                last_change = last_change.max(api::epoch(&e.ts).unwrap_or(0.0));
+            }
+            _ => {}
+        }
+    }
+    entries.iter().rev().find_map(|e| {
+        let Record::Call {
+            tool,
+            summary,
+            is_error,
+            arguments,
+            ..
+        } = &e.record
+        else {
+            return None;
+        };
+        let at = api::epoch(&e.ts)?;
+        let hosts: Option<Vec<&str>> = arguments["hosts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|h| h.as_str()).collect());
+        let covers = hosts.is_none_or(|h| changed_hosts.iter().all(|c| h.contains(&c.as_str())));
+        let strict = arguments["max_error_ratio"]
+            .as_f64()
+            .is_none_or(|r| r <= 0.01);
+        let fresh = api::now() - at <= RECOVERY_WITHIN_SECS && at >= last_change;
+        (tool == "verify_recovery"
+            && !is_error
+            && summary.starts_with("RECOVERED")
+            && covers
+            && strict
+            && fresh)
+            .then_some(e.seq)
+    })
 }
