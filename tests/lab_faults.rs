@@ -363,6 +363,33 @@ async fn every_fault_is_named_in_a_text_within_budget() {
         assert!(Instant::now() < deadline, "alerts never came: {at}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // An incident opened now records what monitoring knew: the firing alerts, the earliest
+    // `activeAt` as the detection time (its own state directory: no other test binds to it).
+    let (cfg, _state) = common::gate_config("");
+    let inc = spawn(Some(&cfg), &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = call(
+            &inc,
+            "open_incident",
+            json!({"title": "three faults", "severity": "P0", "type": "service_outage"}),
+        )
+        .await;
+        let alerts = ok(&r)["incident"]["detection"]["alerts"].clone();
+        let firing = |a: &str| alerts.as_array().is_some_and(|v| v.iter().any(|x| x == a));
+        if firing("ServiceDown host=mcp-01") {
+            assert!(text(&r).contains("detected "), "{}", text(&r));
+            break;
+        }
+        // Pending alerts fire after their `for:`; a new incident is cheap.
+        assert!(
+            Instant::now() < deadline,
+            "no firing ServiceDown: {}",
+            text(&r)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    inc.cancel().await.unwrap();
     let res = text(&call(&client, "check_system_resources", json!({})).await);
     assert!(
         res.lines()

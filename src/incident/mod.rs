@@ -97,6 +97,17 @@ pub struct Incident {
     pub checklist: BTreeMap<String, Done>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
+    /// What monitoring knew when the incident was opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+}
+
+/// The firing alerts at opening: detection time is the earliest `activeAt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Detection {
+    pub at: String,
+    /// `alertname host=…` of each firing alert.
+    pub alerts: Vec<String>,
 }
 
 impl Incident {

@@ -122,6 +122,7 @@ impl Tool for OpenIncident {
             members: vec![call.principal.clone()],
             checklist: Default::default(),
             resolution: None,
+            detection: detection(&ctx).await,
         };
         store(&ctx)?
             .create(&incident)
@@ -134,10 +135,45 @@ impl Tool for OpenIncident {
 
     fn summary(b: &Brief) -> String {
         let mut d = Digest::new(format!("opened {}", line(b)));
+        if let Some(det) = &b.incident.detection {
+            d.figure(format!(
+                "detected {} (firing: {})",
+                det.at,
+                det.alerts.join(", ")
+            ));
+        }
         d.ok("this session is bound: every call from now on is on the incident's timeline");
         d.next("get_alerts and run_diagnostics; classify_incident if the severity is unsure");
         d.render()
     }
+}
+
+/// The firing alerts now (best effort: no Prometheus or no answer is no detection).
+async fn detection(ctx: &Ctx) -> Option<crate::incident::Detection> {
+    ctx.config.prometheus.as_ref()?;
+    let data = api::get(ctx, "alerts", &[]).await.ok()?;
+    let mut firing: Vec<(String, String)> = data["alerts"]
+        .as_array()?
+        .iter()
+        .filter(|a| a["state"] == "firing")
+        .map(|a| {
+            let name = a["labels"]["alertname"].as_str().unwrap_or("alert");
+            let host = a["labels"]["host"]
+                .as_str()
+                .map(|h| format!(" host={h}"))
+                .unwrap_or_default();
+            (
+                a["activeAt"].as_str().unwrap_or_default().to_string(),
+                crate::screen::escape(&format!("{name}{host}")),
+            )
+        })
+        .collect();
+    firing.sort();
+    let at = firing.first()?.0.clone();
+    Some(crate::incident::Detection {
+        at,
+        alerts: firing.into_iter().map(|f| f.1).collect(),
+    })
 }
 
 pub struct JoinIncident;

@@ -140,6 +140,22 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
     let _ = writeln!(md, "- **Start Time**: {}", i.opened_at);
     let _ = writeln!(md, "- **End Time**: {}", end.as_deref().unwrap_or("(open)"));
     let _ = writeln!(md, "- **Duration**: {duration}");
+    match &i.detection {
+        Some(d) => {
+            let _ = writeln!(
+                md,
+                "- **Detection**: {} (firing then: {})",
+                d.at,
+                esc(&d.alerts.join(", "))
+            );
+        }
+        None => {
+            let _ = writeln!(
+                md,
+                "- **Detection**: no alert was firing when it was opened"
+            );
+        }
+    }
     let _ = writeln!(
         md,
         "- **Severity**: {:?} ({}; respond by {})",
@@ -192,6 +208,14 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
     };
 
     let _ = writeln!(md, "\n## Milestones");
+    if let Some(d) = &i.detection {
+        let _ = writeln!(
+            md,
+            "- {} — Detection: first of the alerts firing at opening ({})",
+            d.at,
+            esc(&d.alerts.join(", "))
+        );
+    }
     let first = |pred: &dyn Fn(&Record) -> bool| calls.iter().find(|e| pred(&e.record)).copied();
     let opened = first(
         &|r| matches!(r, Record::Call { tool, .. } if tool == "open_incident" || tool == "join_incident"),
