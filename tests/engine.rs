@@ -356,6 +356,68 @@ fn operator_approves(b: &Bench) {
         .unwrap();
 }
 
+/// Denies the pending record the way an operator at a terminal does (`runbook-mcp deny`).
+fn operator_declines(b: &Bench) {
+    let store = b.engine.ctx().approvals().unwrap();
+    let r = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.state == runbook_mcp::engine::approval::ApprovalState::Pending)
+        .expect("a pending record");
+    store
+        .decide(
+            &r.id,
+            runbook_mcp::engine::approval::DecisionRec {
+                approver: "operator".into(),
+                channel: "terminal".into(),
+                approved: false,
+                at_ms: runbook_mcp::engine::approval::now_ms(),
+                note: String::new(),
+            },
+            runbook_mcp::engine::approval::ApprovalState::Denied,
+        )
+        .unwrap();
+}
+
+/// A declined plan of any action runs nothing: no command, no statement, no request of a
+/// load test (the reads that made the plan are all the executor saw).
+#[tokio::test]
+async fn every_registered_action_declined_runs_nothing() {
+    let planned: Vec<_> = runbook_mcp::tools::registry()
+        .into_iter()
+        .filter(|t| t.kind == Kind::Planned)
+        .collect();
+    for t in planned {
+        let name = t.meta.name;
+        let mut a = sample(name).unwrap_or_else(|| panic!("add `{name}` to sample()"));
+        a["reason"] = json!("every-action decline test");
+        let b = bench("");
+        let e = call(&b, name, a.clone()).await.unwrap_err();
+        if e.refusal.map(|r| r.code()) != Some("pending") {
+            // Destructive plans ask the terminal only; the recording bench has none.
+            continue;
+        }
+        let seen = b.rec.log().len();
+        operator_declines(&b);
+        // The retry is refused again (a denied plan never turns into an approval).
+        let e = call(&b, name, a).await.unwrap_err();
+        assert!(e.refusal.is_some(), "{name}: {e}");
+        // The retry reads what the first call read to make the plan (facts, current health),
+        // and nothing more: no step of the plan ran.
+        let log = b.rec.log();
+        let (planning, after) = log.split_at(seen);
+        for r in after {
+            assert!(planning.contains(r), "{name} ran {r:?} after a decline");
+        }
+        let gets = |v: &[Recorded]| v.iter().filter(|r| matches!(r, Recorded::Get(_))).count();
+        assert!(
+            gets(after) <= gets(planning),
+            "{name}: requests after a decline"
+        );
+    }
+}
+
 /// A call as the assistant makes it: pending, the operator approves, the same call runs.
 async fn approved(b: &Bench, tool: &str, a: Value) -> Value {
     let e = call(b, tool, a.clone()).await.unwrap_err();
