@@ -8,9 +8,14 @@ use crate::audit::{Record, Status, Verdict};
 
 /// A new audit request id, `R-` and 8 hex digits.
 pub fn request_id() -> String {
-    let mut b = [0u8; 4];
+    id_with("R-", 4)
+}
+
+/// `prefix` and `bytes` random bytes in hex: the ids of requests, calls and incidents.
+pub fn id_with(prefix: &str, bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
     let _ = getrandom::fill(&mut b);
-    format!("R-{}", hex::encode(b))
+    format!("{prefix}{}", hex::encode(b))
 }
 
 /// Wall-clock time of day, UTC, `HH:MM:SS` (for busy notices and logs).

@@ -92,10 +92,7 @@ pub async fn append(
     };
     let request_id = structured
         .and_then(|s| s["request_id"].as_str())
-        .map_or_else(
-            || format!("C-{}", hex::encode(rand_bytes())),
-            str::to_string,
-        );
+        .map_or_else(|| super::hooks::id_with("C-", 8), str::to_string);
     let approval = structured.and_then(|s| {
         let a = s.get("approval")?;
         let id = a["id"].as_str()?;
@@ -147,10 +144,4 @@ pub async fn append(
             "timeline: the call could not be appended to the audit log"
         );
     }
-}
-
-fn rand_bytes() -> [u8; 8] {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    b
 }

@@ -105,10 +105,9 @@ impl Tool for OpenIncident {
             None => call.principal.clone(),
         };
         let now = api::now();
-        let mut rand = [0u8; 3];
-        let _ = getrandom::fill(&mut rand);
         let stamp = api::rfc3339(now);
-        let id = format!("INC-{}-{}", stamp[..10].replace('-', ""), hex::encode(rand));
+        let day = stamp[..10].replace('-', "");
+        let id = crate::engine::hooks::id_with(&format!("INC-{day}-"), 3);
         let incident = Incident {
             id: id.clone(),
             title,

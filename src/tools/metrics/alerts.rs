@@ -75,12 +75,12 @@ impl Tool for GetAlerts {
             .into_iter()
             .flatten()
             .map(|a| {
-                let mut labels = text_map(&a["labels"]);
+                let mut labels = api::labels(&a["labels"]);
                 Alert {
                     name: labels.remove("alertname").unwrap_or_default(),
                     state: a["state"].as_str().unwrap_or_default().to_string(),
                     labels,
-                    annotations: text_map(&a["annotations"]),
+                    annotations: api::labels(&a["annotations"]),
                     active_at: a["activeAt"].as_str().unwrap_or_default().to_string(),
                     value: a["value"].as_str().unwrap_or_default().to_string(),
                 }
@@ -137,14 +137,4 @@ impl Tool for GetAlerts {
         }
         d.render()
     }
-}
-
-fn text_map(v: &serde_json::Value) -> Labels {
-    v.as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }

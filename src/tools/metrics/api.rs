@@ -106,7 +106,8 @@ fn number(v: &Value) -> Option<f64> {
         .filter(|x| x.is_finite())
 }
 
-fn labels(v: &Value) -> Labels {
+/// A JSON object of strings (a series' metric, an alert's labels or annotations) as labels.
+pub fn labels(v: &Value) -> Labels {
     v.as_object()
         .map(|o| {
             o.iter()
@@ -181,6 +182,11 @@ fn parse_time(field: &str, v: &str) -> Result<f64, ToolError> {
 
 /// A duration like `30s`, `5m`, `2h`, `7d`, in seconds.
 pub fn duration_arg(field: &str, v: &str) -> Result<u64, ToolError> {
+    duration(field, v).map(|d| d.0)
+}
+
+/// `30s`, `5m`, `2h`, `7d`, `1w` → (seconds, canonical text).
+pub fn duration(field: &str, v: &str) -> Result<(u64, String), ToolError> {
     let bad = || {
         ToolError::invalid(
             field,
@@ -203,7 +209,7 @@ pub fn duration_arg(field: &str, v: &str) -> Result<u64, ToolError> {
     if n == 0 || n > 10_000 {
         return Err(bad());
     }
-    Ok(n * mult)
+    Ok((n * mult, format!("{n}{unit}")))
 }
 
 /// The host a series belongs to: its `host` label, else its `instance`.

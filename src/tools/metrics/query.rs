@@ -110,7 +110,7 @@ impl Tool for QueryMetrics {
 
     async fn run(ctx: Arc<Ctx>, p: Params) -> Result<Output, ToolError> {
         let window = match &p.window {
-            Some(w) => duration_arg("window", w)?.1,
+            Some(w) => super::api::duration("window", w)?.1,
             None => "5m".to_string(),
         };
         if let Some(q) = &p.query {
@@ -261,7 +261,7 @@ fn plan_range(p: &Params) -> Result<Option<Range>, ToolError> {
             return Ok(None);
         }
         (Some(r), None, None) => {
-            let secs = duration_arg("range", r)?.0;
+            let secs = super::api::duration("range", r)?.0;
             (
                 now.saturating_sub(secs).to_string(),
                 now.to_string(),
@@ -289,7 +289,7 @@ fn plan_range(p: &Params) -> Result<Option<Range>, ToolError> {
     };
     let step = match &p.step {
         Some(s) => {
-            let secs = duration_arg("step", s)?.0;
+            let secs = super::api::duration("step", s)?.0;
             if let Some(span) = span
                 && span / secs.max(1) > 11_000
             {
@@ -303,33 +303,6 @@ fn plan_range(p: &Params) -> Result<Option<Range>, ToolError> {
         None => format!("{}s", (span.unwrap_or(3600) / MAX_POINTS).max(1)),
     };
     Ok(Some(Range { start, end, step }))
-}
-
-/// `30s`, `5m`, `2h`, `7d`, `1w` → (seconds, canonical text).
-fn duration_arg(field: &str, v: &str) -> Result<(u64, String), ToolError> {
-    let bad = || {
-        ToolError::invalid(
-            field,
-            format!(
-                "`{}` is not a duration like 30s, 5m, 2h, 7d",
-                v.escape_debug()
-            ),
-        )
-    };
-    let unit = v.chars().last().ok_or_else(bad)?;
-    let n: u64 = v[..v.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 604_800,
-        _ => return Err(bad()),
-    };
-    if n == 0 || n > 10_000 {
-        return Err(bad());
-    }
-    Ok((n * mult, format!("{n}{unit}")))
 }
 
 /// RFC 3339 or Unix seconds; Prometheus parses both itself, we only keep junk out.
@@ -427,11 +400,20 @@ mod tests {
 
     #[test]
     fn durations_and_timestamps() {
-        assert_eq!(duration_arg("w", "5m").unwrap().0, 300);
-        assert_eq!(duration_arg("w", "7d").unwrap().0, 604_800);
+        assert_eq!(
+            crate::tools::metrics::api::duration("w", "5m").unwrap().0,
+            300
+        );
+        assert_eq!(
+            crate::tools::metrics::api::duration("w", "7d").unwrap().0,
+            604_800
+        );
         for bad in ["", "5", "m", "5x", "0m", "5m; drop", "-5m"] {
             assert_eq!(
-                duration_arg("window", bad).unwrap_err().field.as_deref(),
+                crate::tools::metrics::api::duration("window", bad)
+                    .unwrap_err()
+                    .field
+                    .as_deref(),
                 Some("window"),
                 "{bad}"
             );
