@@ -25,6 +25,10 @@
 # Docker Swarm: the real docker CLI talks to lab/docker-standin.py on 127.0.0.1:23750, a
 # recording stand-in of the Engine API (not Docker; no daemon runs), which appends every
 # request to $LAB/docker/requests.jsonl.
+# Notifications: lab/notify-standin.py on 127.0.0.1:8099, a recording stand-in (not the real
+# services; nothing leaves the machine) answering like the Slack Web API, PagerDuty Events v2,
+# Atlassian Statuspage and the Telegram Bot API (a bot per telegram*bot_token secret), which
+# appends every request with its answer to $LAB/notify/requests.jsonl.
 # AWS: the real aws CLI talks to the moto server on 127.0.0.1:5000, a local ELBv2/EC2 emulator
 # (not AWS) with the target group cctelegram-tg of mcp-01..03's instances (lab/aws.sh).
 set -Eeuo pipefail
@@ -305,7 +309,7 @@ cmd_stop() {
 
 ports_free() { # the root-namespace ports must be ours to take
     local p used
-    for p in 9090 8088 23750 "$AWS_PORT"; do
+    for p in 9090 8088 23750 8099 "$AWS_PORT"; do
         used=$(ss -Hltnp "( sport = :$p )")
         [ -z "$used" ] || die "port $p is already in use: $used"
     done
@@ -366,6 +370,12 @@ make_secrets() { # kept across restarts; no trailing newline, so naive readers g
     # the Telegram Bot API stand-in only answers this token (so a test proves it was sent)
     [ -s "$s/telegram_bot_token" ] ||
         (umask 077 && printf '%s:%s' "$((RANDOM * 32768 + RANDOM))" "$(rand_hex 16)" >"$s/telegram_bot_token")
+    # the notification stand-in's credentials (lab/notify-standin.py checks each one)
+    [ -s "$s/slack_bot_token" ] || (umask 077 && printf 'xoxb-%s' "$(rand_hex 24)" >"$s/slack_bot_token")
+    [ -s "$s/pagerduty_routing_key" ] || (umask 077 && printf '%s' "$(rand_hex 16)" >"$s/pagerduty_routing_key")
+    [ -s "$s/statuspage_api_key" ] || (umask 077 && printf '%s' "$(rand_hex 24)" >"$s/statuspage_api_key")
+    [ -s "$s/telegram_approval_bot_token" ] ||
+        (umask 077 && printf '%s:%s' "$((RANDOM * 32768 + RANDOM))" "$(rand_hex 16)" >"$s/telegram_approval_bot_token")
 }
 
 make_ssh_keys() { # kept across restarts, so a running client's known_hosts stays valid
@@ -579,6 +589,16 @@ start_docker_standin() {
 # its own endpoint, which is not recorded: a status check must not show up in a test's record
 docker_ok() { curl -sf --max-time 2 -o /dev/null http://127.0.0.1:23750/_standin/state; }
 
+# The notification stand-in (lab/notify-standin.py; not Slack, PagerDuty, Statuspage or
+# Telegram): it reads the credentials from the secrets dir, so it starts after make_secrets
+start_notify_standin() {
+    mkdir -p "$LAB/notify"
+    bg notify-standin python3 "$HERE/notify-standin.py" --listen 127.0.0.1:8099 \
+        --record "$LAB/notify/requests.jsonl" --secrets "$LAB/secrets" --statuspage-page abc123
+}
+# its own endpoint, not recorded, like docker_ok's
+notify_ok() { curl -sf --max-time 2 -o /dev/null http://127.0.0.1:8099/_standin/state; }
+
 write_config() {
     render runbook-mcp.toml "$LAB/runbook-mcp.toml"
     aws_config "$LAB/runbook-mcp.toml"
@@ -593,6 +613,7 @@ export RUNBOOK_LAB_LB_URL=http://$NET.1:8088
 export PROMETHEUS_URL=http://127.0.0.1:9090
 export RUNBOOK_LAB_PROM_HISTORY=$LAB/prometheus/history.json
 export RUNBOOK_LAB_DOCKER_HOST=tcp://127.0.0.1:23750
+export RUNBOOK_LAB_NOTIFY_URL=http://127.0.0.1:8099
 export RUNBOOK_LAB_AWS_ENDPOINT=$AWS_ENDPOINT
 export DATABASE_URL=$(cat "$LAB/secrets/database_url")
 EOF
@@ -662,11 +683,13 @@ cmd_start() {
     done
     start_lb
     start_docker_standin
+    start_notify_standin
     wait "$aws_job" || die "the AWS emulator setup failed (see $LAB/logs/aws-setup.log)"
     write_config
     for h in "${jobs[@]}"; do wait "$h" || die "a host failed to start (see $LAB/logs)"; done
     wait_for "load balancer /health" 10 lb_ok
     wait_for "docker stand-in" 5 docker_ok
+    wait_for "notify stand-in" 5 notify_ok
     log "hosts ready (+$(($(ms) - t0)) ms); waiting for Prometheus' first scrapes"
     wait_for "prometheus: all $NTARGETS targets up" 30 prom_ok
     log "lab up in $(($(ms) - t0)) ms; config $LAB/runbook-mcp.toml; env: . $LAB/lab.env"
@@ -701,6 +724,7 @@ cmd_status() {
     done
     check load-balancer "$NET.1:8088 127.0.0.1:8088 /health" lb_ok
     check docker-standin "127.0.0.1:23750 Engine API stand-in (not Docker)" docker_ok
+    check notify-standin "127.0.0.1:8099 Slack/PagerDuty/Statuspage/Telegram stand-in (not them)" notify_ok
     check aws-emulator "$AWS_ENDPOINT moto (not AWS): $AWS_TG_NAME with ${#HOSTS[@]} targets" aws_targets_ok
     check prometheus "127.0.0.1:9090 targets up: $(targets_up || true)/$NTARGETS" prom_ok
     return $bad

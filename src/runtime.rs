@@ -77,6 +77,21 @@ impl Executor for Real {
         })
     }
 
+    fn send<'a>(
+        &'a self,
+        m: &'a crate::engine::send::Message,
+    ) -> BoxFuture<'a, Result<HttpReply, ExecError>> {
+        Box::pin(async move {
+            let req = crate::engine::send::request(
+                m,
+                &self.config.secrets,
+                self.config.server.http_timeout,
+            )
+            .map_err(ExecError::Failed)?;
+            self.http.send(&req).await
+        })
+    }
+
     fn sql<'a>(&'a self, statement: &'a str) -> BoxFuture<'a, Result<SqlReply, ExecError>> {
         Box::pin(async move {
             use crate::tools::database::conn;

@@ -39,6 +39,22 @@ pub fn check_text(v: &str) -> Result<(), String> {
     }
 }
 
+/// Refuses a message's text (a notification) holding anything but plain lines: line feeds
+/// are allowed, every other forbidden character is not.
+pub fn check_message(v: &str) -> Result<(), String> {
+    match v
+        .chars()
+        .filter(|&c| c != '\n')
+        .find_map(|c| forbidden(c).map(|why| (c, why)))
+    {
+        Some((c, why)) => Err(format!(
+            "contains {why} (U+{:04X}); plain text and line feeds only: people read it",
+            c as u32
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The text with every forbidden character written as `\u{XXXX}`: safe to print.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -192,6 +192,14 @@ fn script(rec: &Recording, m: Arc<Model>) {
     });
 }
 
+/// The notification credentials of the bench (files of these values).
+const NOTIFY_SECRETS: [(&str, &str); 4] = [
+    ("slack_bot_token", "xoxb-bench-slack-token-7f3a"),
+    ("pagerduty_routing_key", "0123456789abcdef0123456789abcdef"),
+    ("statuspage_api_key", "sp-bench-key-91c2"),
+    ("telegram_bot_token", "123456:bench/token+x"),
+];
+
 struct Bench {
     engine: Engine,
     rec: Arc<Recording>,
@@ -213,17 +221,24 @@ fn bench_at(extra: &str, state: Option<&std::path::Path>, base: u8) -> Bench {
     for f in ["kh", "key", "db_url"] {
         std::fs::write(d.join(f), "postgres://u:p@127.0.0.9:5432/app").unwrap();
     }
+    for (f, v) in NOTIFY_SECRETS {
+        std::fs::write(d.join(f), v).unwrap();
+    }
     let hosts: String = (1..=3)
         .map(|i| format!("[hosts.mcp-0{i}]\naddress = \"127.0.0.{}\"\nssh = {{ user = \"runbook\" }}\nsudo = false\n", base + i))
         .collect();
     let toml = format!(
-        r#"[server]
+        r##"[server]
 state_dir = "{state}"
 [ssh]
 known_hosts = "{d}/kh"
 identity_file = "{d}/key"
 [secrets]
 database_url = {{ file = "{d}/db_url" }}
+slack_bot_token = {{ file = "{d}/slack_bot_token" }}
+pagerduty_routing_key = {{ file = "{d}/pagerduty_routing_key" }}
+statuspage_api_key = {{ file = "{d}/statuspage_api_key" }}
+telegram_bot_token = {{ file = "{d}/telegram_bot_token" }}
 [approval]
 wait_secs = 0
 [limits]
@@ -266,7 +281,22 @@ cli = "aws"
 region = "us-east-1"
 target_group_arn = "{ARN}"
 instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-00000003" }}
-{extra}"#,
+[notify.slack]
+api_base_url = "https://slack.test"
+token_secret = "slack_bot_token"
+channel = "#incidents"
+[notify.pagerduty]
+events_url = "https://events.pagerduty.test"
+routing_key_secret = "pagerduty_routing_key"
+[notify.statuspage]
+api_base_url = "https://api.statuspage.test"
+page_id = "abc123"
+api_key_secret = "statuspage_api_key"
+[notify.telegram]
+api_base_url = "https://api.telegram.test"
+bot_token_secret = "telegram_bot_token"
+chat_id = -1001234567890
+{extra}"##,
         d = d.display(),
         state = state.display()
     );
@@ -393,6 +423,7 @@ async fn every_registered_action_declined_runs_nothing() {
         let mut a = sample(name).unwrap_or_else(|| panic!("add `{name}` to sample()"));
         a["reason"] = json!("every-action decline test");
         let b = bench("");
+        let a = with_incident(&b, a).await;
         let e = call(&b, name, a.clone()).await.unwrap_err();
         if e.refusal.map(|r| r.code()) != Some("pending") {
             // Destructive plans ask the terminal only; the recording bench has none.
@@ -428,6 +459,24 @@ async fn approved(b: &Bench, tool: &str, a: Value) -> Value {
         .unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
 
+/// In a sample: replaced by a newly opened incident's id.
+const OPEN_ONE: &str = "(open one)";
+
+/// The sample with `OPEN_ONE` replaced by an incident opened on the bench.
+async fn with_incident(b: &Bench, mut a: Value) -> Value {
+    if a.get("incident") == Some(&json!(OPEN_ONE)) {
+        let i = call(
+            b,
+            "open_incident",
+            json!({"title": "web is down", "severity": "P1", "type": "service_outage"}),
+        )
+        .await
+        .unwrap();
+        a["incident"] = i["incident"]["id"].clone();
+    }
+    a
+}
+
 /// Arguments each planned action is exercised with. A new action fails the every-action test
 /// until it is listed here.
 fn sample(tool: &str) -> Option<Value> {
@@ -451,6 +500,13 @@ fn sample(tool: &str) -> Option<Value> {
         "run_command" => json!({"hosts": ["mcp-01"], "argv": ["touch", "/var/tmp/marker"]}),
         "install_alert_rules" => json!({"p95_ms": 800}),
         "run_load_test" => json!({"host": "mcp-01", "requests": 20, "concurrency": 5}),
+        "notify_slack" => json!({"text": "web is down; restarting"}),
+        "create_incident_channel" => json!({"incident": OPEN_ONE}),
+        "page_oncall" => json!({"action": "trigger", "summary": "web is down"}),
+        "update_status_page" => {
+            json!({"status": "investigating", "body": "Errors on web", "name": "Web errors"})
+        }
+        "send_telegram_message" => json!({"text": "web is down"}),
         _ => return None,
     })
 }
@@ -470,6 +526,7 @@ async fn every_registered_action_runs_only_its_sealed_steps() {
         if name == "auto_recover" {
             b.model.down_until_restart.store(true, Ordering::SeqCst);
         }
+        let a = with_incident(&b, a).await;
         let v = approved(&b, name, a).await;
         let plan: Plan = serde_json::from_value(v["plan"].clone()).unwrap();
         let rid = v["request_id"].as_str().unwrap();
@@ -509,8 +566,18 @@ async fn every_registered_action_runs_only_its_sealed_steps() {
         if !load_urls.is_empty() {
             assert_eq!(loaded, 20, "{name}: the sealed request count");
         }
+        // A notification's effect is its messages, each exactly a `send` step of the plan.
+        let messages = b.rec.messages();
+        for m in &messages {
+            let planned = plan
+                .stages
+                .iter()
+                .flat_map(|s| &s.steps)
+                .any(|s| matches!(s, runbook_mcp::engine::plan::Step::Send(p) if p == m));
+            assert!(planned, "{name} sent {m:?}, not in its plan");
+        }
         assert!(
-            !ran.is_empty() || !changes.is_empty() || loaded > 0,
+            !ran.is_empty() || !changes.is_empty() || loaded > 0 || !messages.is_empty(),
             "{name}: nothing ran"
         );
         for c in &ran {
@@ -1232,4 +1299,312 @@ async fn draining_every_healthy_target_is_refused_before_asking() {
             .is_empty(),
         "nobody was asked"
     );
+}
+
+/// The `send` step of a plan (its one message, for the notify tools).
+fn message(v: &Value, i: usize) -> runbook_mcp::engine::send::Message {
+    let plan: Plan = serde_json::from_value(v["plan"].clone()).unwrap();
+    let sends: Vec<_> = plan
+        .stages
+        .into_iter()
+        .flat_map(|s| s.steps)
+        .filter_map(|s| match s {
+            runbook_mcp::engine::plan::Step::Send(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    sends[i].clone()
+}
+
+/// The dry run shows the exact request with every credential a placeholder; only the
+/// executor fills them — in the places the tool chose, never from a caller's text.
+#[tokio::test]
+async fn a_message_is_planned_exactly_and_its_secrets_never_show() {
+    let b = bench("");
+    let text = "deploy {secret:slack_bot_token} <!channel> & <http://x|y>";
+    let v = call(
+        &b,
+        "notify_slack",
+        json!({"text": text, "reason": "tell the team", "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    let shown = v.to_string();
+    for (_, secret) in NOTIFY_SECRETS {
+        assert!(!shown.contains(secret), "a secret in the dry run: {shown}");
+    }
+    let m = message(&v, 0);
+    assert_eq!(m.method, "POST");
+    assert_eq!(m.url, "https://slack.test/api/chat.postMessage");
+    assert_eq!(
+        m.headers,
+        vec![(
+            "Authorization".to_string(),
+            "Bearer {secret:slack_bot_token}".to_string()
+        )]
+    );
+    // Slack markup is shown as typed: no @channel ping, no hidden link.
+    assert_eq!(
+        m.body["text"],
+        "deploy {secret:slack_bot_token} &lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+    );
+    assert!(b.rec.messages().is_empty(), "a dry run sent something");
+
+    let config = &b.engine.ctx().config;
+    let req =
+        runbook_mcp::engine::send::request(&m, &config.secrets, std::time::Duration::from_secs(1))
+            .unwrap();
+    assert_eq!(
+        req.headers,
+        vec![(
+            "Authorization".to_string(),
+            "Bearer xoxb-bench-slack-token-7f3a".to_string()
+        )]
+    );
+    let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+    assert_eq!(body, m.body, "a caller's placeholder stays text");
+
+    // Telegram's token is in the path, percent-encoded; PagerDuty's key is filled in the body.
+    let v = call(
+        &b,
+        "send_telegram_message",
+        json!({"text": "hello", "reason": "r", "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    let m = message(&v, 0);
+    assert_eq!(
+        m.url,
+        "https://api.telegram.test/bot{secret:telegram_bot_token}/sendMessage"
+    );
+    let req =
+        runbook_mcp::engine::send::request(&m, &config.secrets, std::time::Duration::from_secs(1))
+            .unwrap();
+    assert_eq!(
+        req.url,
+        "https://api.telegram.test/bot123456:bench%2Ftoken%2Bx/sendMessage"
+    );
+    let v = call(
+        &b,
+        "page_oncall",
+        json!({"action": "trigger", "summary": "web down", "reason": "r", "dry_run": true}),
+    )
+    .await
+    .unwrap();
+    let m = message(&v, 0);
+    assert_eq!(m.body["routing_key"], "{secret:pagerduty_routing_key}");
+    let req =
+        runbook_mcp::engine::send::request(&m, &config.secrets, std::time::Duration::from_secs(1))
+            .unwrap();
+    let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
+    assert_eq!(body["routing_key"], "0123456789abcdef0123456789abcdef");
+}
+
+/// A 503 is retried and the message delivered once; the same call again is answered from the
+/// server's record: nothing is sent and no approval is asked.
+#[tokio::test]
+async fn a_retried_message_is_answered_from_the_record() {
+    let b = bench("");
+    let failed = Arc::new(AtomicBool::new(false));
+    let f = failed.clone();
+    b.rec.on_send(move |_| {
+        (!f.swap(true, Ordering::SeqCst)).then(|| {
+            let mut r = reply(503);
+            r.body = r#"{"ok":false,"error":"unavailable"}"#.into();
+            Ok(r)
+        })
+    });
+    let a = json!({"text": "web is down", "reason": "tell the team"});
+    let v = approved(&b, "notify_slack", a.clone()).await;
+    assert_eq!(v["result"]["ok"], true, "{}", v["result"]);
+    assert_eq!(
+        b.rec.messages().len(),
+        2,
+        "one failed attempt, one delivery"
+    );
+    let detail = v["result"]["stages"][0]["steps"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("after 2 attempts"), "{detail}");
+    assert!(detail.contains("attempt 1: HTTP 503"), "{detail}");
+
+    let again = call(&b, "notify_slack", a).await.unwrap();
+    assert_eq!(again["status"], "already_delivered", "{again}");
+    assert_eq!(b.rec.messages().len(), 2, "a repeat was sent");
+}
+
+/// Slack answers errors with HTTP 200 and `ok: false`: that is a failed step, not a delivery.
+#[tokio::test]
+async fn slack_ok_false_is_a_failure() {
+    let b = bench("");
+    b.rec.on_send(|_| {
+        let mut r = reply(200);
+        r.body = r#"{"ok":false,"error":"channel_not_found"}"#.into();
+        Some(Ok(r))
+    });
+    let v = approved(&b, "notify_slack", json!({"text": "x", "reason": "r"})).await;
+    assert_eq!(v["result"]["ok"], false);
+    let detail = v["result"]["stages"][0]["steps"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("channel_not_found"), "{detail}");
+    assert_eq!(b.rec.messages().len(), 1, "a refusal is not retried");
+    // Not delivered: the next call asks again rather than answering from the record.
+    let e = call(&b, "notify_slack", json!({"text": "x", "reason": "r"}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+}
+
+/// A request with no answer may have been delivered: the step says so, and the next attempt
+/// says so again instead of claiming a clean first send.
+#[tokio::test]
+async fn an_unknown_outcome_says_the_message_may_have_been_sent() {
+    let b = bench("");
+    let once = Arc::new(AtomicBool::new(false));
+    let o = once.clone();
+    b.rec.on_send(move |_| {
+        (!o.swap(true, Ordering::SeqCst)).then(|| {
+            Err(runbook_mcp::exec::ExecError::TimedOut(
+                std::time::Duration::from_secs(5),
+            ))
+        })
+    });
+    let a = json!({"text": "web is down", "reason": "r"});
+    let v = approved(&b, "send_telegram_message", a.clone()).await;
+    let step = &v["result"]["stages"][0]["steps"][0];
+    assert_eq!(step["status"], "unknown", "{step}");
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may have been sent")
+    );
+    assert_eq!(
+        b.rec.messages().len(),
+        1,
+        "an unknown outcome is not blindly retried"
+    );
+    let v = approved(&b, "send_telegram_message", a).await;
+    let step = &v["result"]["stages"][0]["steps"][0];
+    assert_eq!(step["status"], "ok");
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may have been sent"),
+        "{step}"
+    );
+}
+
+/// An incident's Slack messages form one thread; PagerDuty gets one dedup key per incident;
+/// the first status-page update creates, the next patches what it created.
+#[tokio::test]
+async fn an_incident_keeps_its_thread_its_alert_and_its_page() {
+    let b = bench("");
+    let id = with_incident(&b, json!({"incident": OPEN_ONE})).await["incident"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = approved(
+        &b,
+        "notify_slack",
+        json!({"text": "investigating", "incident": id, "reason": "r"}),
+    )
+    .await;
+    assert!(message(&first, 0).body.get("thread_ts").is_none());
+    let second = approved(
+        &b,
+        "notify_slack",
+        json!({"text": "restarted web", "incident": id, "reason": "r"}),
+    )
+    .await;
+    let m = message(&second, 0);
+    assert_eq!(m.body["thread_ts"], "1.000001", "{}", m.body);
+    assert!(
+        m.body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[{id} · P1] "))
+    );
+
+    let v = approved(
+        &b,
+        "page_oncall",
+        json!({"action": "trigger", "incident": id, "reason": "r"}),
+    )
+    .await;
+    let m = message(&v, 0);
+    assert_eq!(m.body["dedup_key"], format!("runbook-mcp/{id}"));
+    assert_eq!(m.body["payload"]["severity"], "error");
+    let v = approved(
+        &b,
+        "page_oncall",
+        json!({"action": "resolve", "incident": id, "reason": "r"}),
+    )
+    .await;
+    let m = message(&v, 0);
+    assert_eq!(m.body["dedup_key"], format!("runbook-mcp/{id}"));
+    assert!(m.body.get("payload").is_none());
+
+    let v = approved(
+        &b,
+        "update_status_page",
+        json!({"status": "investigating", "body": "Looking into errors", "incident": id, "reason": "r"}),
+    )
+    .await;
+    let m = message(&v, 0);
+    assert_eq!(m.method, "POST");
+    assert_eq!(m.body["incident"]["name"], "web is down");
+    let v = approved(
+        &b,
+        "update_status_page",
+        json!({"status": "resolved", "body": "Fixed", "incident": id, "reason": "r"}),
+    )
+    .await;
+    let m = message(&v, 0);
+    assert_eq!(m.method, "PATCH");
+    assert_eq!(
+        m.url,
+        "https://api.statuspage.test/v1/pages/abc123/incidents/sp1"
+    );
+}
+
+/// Bad input names its field and sends nothing.
+#[tokio::test]
+async fn bad_messages_name_the_field() {
+    let b = bench("");
+    for (tool, a, field) in [
+        ("notify_slack", json!({"text": ""}), "text"),
+        ("notify_slack", json!({"text": "a\u{202E}b"}), "text"),
+        (
+            "notify_slack",
+            json!({"text": "x", "channel": "#general"}),
+            "channel",
+        ),
+        (
+            "notify_slack",
+            json!({"text": "x", "incident": "INC-nope"}),
+            "incident",
+        ),
+        ("page_oncall", json!({"action": "resolve"}), "incident"),
+        ("page_oncall", json!({"action": "trigger"}), "summary"),
+        (
+            "update_status_page",
+            json!({"status": "resolved", "body": "x"}),
+            "name",
+        ),
+        ("create_incident_channel", json!({}), "incident"),
+        (
+            "send_telegram_message",
+            json!({"text": "a\u{1b}[8m"}),
+            "text",
+        ),
+    ] {
+        let mut a = a;
+        a["reason"] = json!("r");
+        let e = call(&b, tool, a.clone()).await.unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(field), "{tool} {a}: {e}");
+    }
+    assert!(b.rec.messages().is_empty());
 }

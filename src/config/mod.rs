@@ -4,9 +4,10 @@
 
 mod aws;
 mod commands;
+mod notify;
 mod raw;
 mod resolve;
-mod secrets;
+pub(crate) mod secrets;
 mod swarm;
 mod token;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use aws::{Aws, AwsCredentials, RawAws};
 pub use commands::{Commands, DEFAULT_READ_ONLY, RawCommands};
+pub use notify::{Notify, PagerDuty, RawNotify, Slack, Statuspage, Telegram, channel_name_ok};
 pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
 pub use swarm::{RawSwarm, Swarm};
@@ -66,6 +68,8 @@ pub struct Config {
     pub commands: Commands,
     /// Contacts per escalation level (`L1`, `L2`, `L3`).
     pub escalation: BTreeMap<String, Vec<String>>,
+    /// Notification destinations.
+    pub notify: Notify,
 }
 
 /// The database the `database` tools connect to.

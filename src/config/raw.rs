@@ -57,6 +57,10 @@ pub struct RawConfig {
     /// Who to involve at each escalation level: `L1 = ["ops-oncall@example.com"]`, `L2`, `L3`.
     #[serde(default)]
     pub escalation: BTreeMap<String, Vec<String>>,
+    /// Where the notification tools send (`[notify.slack]`, `.pagerduty`, `.statuspage`,
+    /// `.telegram`).
+    #[serde(default)]
+    pub notify: super::RawNotify,
 }
 
 /// The database the `database` tools connect to (from this server, over TCP).

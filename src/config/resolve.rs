@@ -312,6 +312,7 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
     };
 
     let aws = super::aws::resolve(raw.aws, file, &secrets, &hosts)?;
+    let notify = super::notify::resolve(raw.notify, file, &secrets)?;
 
     Ok(Config {
         source: file.into(),
@@ -342,6 +343,7 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
             }
             raw.escalation
         },
+        notify,
     })
 }
 

@@ -102,6 +102,9 @@ pub trait Action: Send + Sync + 'static {
     /// True when a call's effect may be weaker than the tool's (`run_command`: a read when the
     /// configuration's allowlist says so). Every other action is at least its tool's effect.
     const EFFECT_PER_CALL: bool = false;
+    /// True when `Params` has an `incident` the engine fills with the session's bound
+    /// incident when the caller names none (a message knows which incident it is about).
+    const INCIDENT: bool = false;
     /// The tool's own parameters (`deny_unknown_fields`), without the common ones.
     type Params: DeserializeOwned + Serialize + JsonSchema + Send + Sync + 'static;
 
@@ -148,6 +151,9 @@ pub enum ActionStatus {
     DryRun,
     /// The action ran (see `result` for how it went).
     Done,
+    /// Every message of the plan was delivered before (this server's record): nothing was
+    /// sent again and no approval was asked.
+    AlreadyDelivered,
 }
 
 /// Who approved.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::call::BoxFuture;
 use super::plan::Command;
+use super::send::Message;
 use crate::exec::{CmdOutput, ExecError, HttpReply};
 
 /// A query's answer: rows of text values, and the server's notices.
@@ -29,19 +30,24 @@ pub trait Executor: Send + Sync {
     ) -> BoxFuture<'a, Result<HttpReply, ExecError>>;
     /// One statement on the configured database (simple-query protocol: VACUUM works).
     fn sql<'a>(&'a self, statement: &'a str) -> BoxFuture<'a, Result<SqlReply, ExecError>>;
+    /// One notification request as the `send` step holds it; its `{secret:NAME}`
+    /// placeholders are filled here ([`super::send::request`]).
+    fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<HttpReply, ExecError>>;
 }
 
 /// What the recording executor saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     Run(Command),
     Get(String),
     Sql(String),
+    Send(Message),
 }
 
 type RunRule = Box<dyn Fn(&Command) -> Option<Result<CmdOutput, ExecError>> + Send + Sync>;
 type GetRule = Box<dyn Fn(&str) -> Option<Result<HttpReply, ExecError>> + Send + Sync>;
 type SqlRule = Box<dyn Fn(&str) -> Option<Result<SqlReply, ExecError>> + Send + Sync>;
+type SendRule = Box<dyn Fn(&Message) -> Option<Result<HttpReply, ExecError>> + Send + Sync>;
 
 /// Records everything and answers from scripted rules (first match wins); unmatched commands
 /// exit 0 with no output, requests answer 200, statements return no rows.
@@ -51,6 +57,7 @@ pub struct Recording {
     runs: Mutex<Vec<RunRule>>,
     gets: Mutex<Vec<GetRule>>,
     sqls: Mutex<Vec<SqlRule>>,
+    sends: Mutex<Vec<SendRule>>,
 }
 
 /// A finished command's output, for scripted answers.
@@ -72,6 +79,7 @@ pub fn output(exit: i32, stdout: &str) -> CmdOutput {
 pub fn reply(status: u16) -> HttpReply {
     HttpReply {
         status,
+        retry_after: None,
         body: String::new(),
         truncated: false,
         elapsed: Duration::ZERO,
@@ -109,6 +117,27 @@ impl Recording {
         if let Ok(mut r) = self.sqls.lock() {
             r.push(Box::new(rule));
         }
+    }
+
+    /// Answers messages for which `rule` returns `Some` (else `200 {"ok": true}`).
+    pub fn on_send(
+        &self,
+        rule: impl Fn(&Message) -> Option<Result<HttpReply, ExecError>> + Send + Sync + 'static,
+    ) {
+        if let Ok(mut r) = self.sends.lock() {
+            r.push(Box::new(rule));
+        }
+    }
+
+    /// The messages sent, in order (every attempt).
+    pub fn messages(&self) -> Vec<Message> {
+        self.log()
+            .into_iter()
+            .filter_map(|r| match r {
+                Recorded::Send(m) => Some(m),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn log(&self) -> Vec<Recorded> {
@@ -166,5 +195,21 @@ impl Executor for Recording {
             .ok()
             .and_then(|rules| rules.iter().find_map(|r| r(statement)));
         Box::pin(async move { answer.unwrap_or_else(|| Ok(SqlReply::default())) })
+    }
+
+    fn send<'a>(&'a self, m: &'a Message) -> BoxFuture<'a, Result<HttpReply, ExecError>> {
+        self.record(Recorded::Send(m.clone()));
+        let answer = self
+            .sends
+            .lock()
+            .ok()
+            .and_then(|rules| rules.iter().find_map(|r| r(m)));
+        Box::pin(async move {
+            answer.unwrap_or_else(|| {
+                let mut r = reply(200);
+                r.body = r#"{"ok":true,"ts":"1.000001","id":"sp1","dedup_key":"k"}"#.into();
+                Ok(r)
+            })
+        })
     }
 }

@@ -42,6 +42,13 @@ pub async fn run<A: Action>(
     raw: Map<String, Value>,
 ) -> Result<Outcome, ToolError> {
     let meta = A::META;
+    let mut raw = raw;
+    if A::INCIDENT
+        && !raw.contains_key("incident")
+        && let Some(id) = &call.incident
+    {
+        raw.insert("incident".into(), Value::String(id.clone()));
+    }
     let sealed = seal::seal::<A>(&ctx, raw).await?;
     let mut rule = rule_for_call(&ctx, &meta, sealed.effect);
     // A call that escalates to destructive is never `allow`; nor is an ad-hoc command that is
@@ -70,6 +77,26 @@ pub async fn run<A: Action>(
         return Ok(Outcome::Done(finish(
             out,
             "dry run: nothing ran, no approval was asked".into(),
+            false,
+        )));
+    }
+
+    if let Some(lines) = super::send::all_delivered(&ctx.config.server.state_dir, &sealed.plan) {
+        let out = ActionResult {
+            status: ActionStatus::AlreadyDelivered,
+            plan: sealed.plan,
+            current_health: sealed.current_health,
+            approval: None,
+            request_id: None,
+            result: None,
+        };
+        return Ok(Outcome::Done(finish(
+            out,
+            format!(
+                "{}: already delivered, not sent again: {}",
+                meta.name,
+                lines.join("; ")
+            ),
             false,
         )));
     }
@@ -193,6 +220,7 @@ async fn approve_and_run<A: Action>(
                 .or_else(|| guards::aborted(&state_dir, &rid_abort))
         }),
         request_id: request_id.to_string(),
+        state_dir: ctx.config.server.state_dir.clone(),
     };
     let task_ctx = ctx.clone();
     let rid = request_id.to_string();

@@ -21,6 +21,7 @@ pub mod plan;
 pub mod probe;
 pub mod runner;
 mod seal;
+pub mod send;
 mod timeline;
 mod tool;
 

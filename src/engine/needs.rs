@@ -31,6 +31,14 @@ pub enum Need {
     Proxy,
     /// A service with a `rate_limit_file`.
     RateLimitFile,
+    /// `[notify.slack]`.
+    Slack,
+    /// `[notify.pagerduty]`.
+    PagerDuty,
+    /// `[notify.statuspage]`.
+    Statuspage,
+    /// `[notify.telegram]`.
+    Telegram,
 }
 
 impl Need {
@@ -50,6 +58,10 @@ impl Need {
             Need::Bridge => any(&|s| s.role == Role::Bridge),
             Need::Proxy => any(&|s| s.role == Role::Proxy),
             Need::RateLimitFile => any(&|s| s.rate_limit_file.is_some()),
+            Need::Slack => c.notify.slack.is_some(),
+            Need::PagerDuty => c.notify.pagerduty.is_some(),
+            Need::Statuspage => c.notify.statuspage.is_some(),
+            Need::Telegram => c.notify.telegram.is_some(),
         };
         (!met).then_some(match self {
             Need::Prometheus => "no [prometheus] url",
@@ -64,6 +76,10 @@ impl Need {
             Need::Bridge => "no service with role = \"bridge\"",
             Need::Proxy => "no service with role = \"proxy\"",
             Need::RateLimitFile => "no service with a rate_limit_file",
+            Need::Slack => "no [notify.slack]",
+            Need::PagerDuty => "no [notify.pagerduty]",
+            Need::Statuspage => "no [notify.statuspage]",
+            Need::Telegram => "no [notify.telegram]",
         })
     }
 }

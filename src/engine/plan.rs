@@ -309,18 +309,9 @@ pub enum Step {
         target: String,
         statement: String,
     },
-    /// An HTTP request from this server (secrets as `{secret:NAME}` placeholders).
-    Http {
-        method: String,
-        url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        body: Option<Value>,
-    },
-    /// A message to people (notification destinations).
-    Send {
-        destination: String,
-        body: Value,
-    },
+    /// A message to people: one exact request to a notification API, from this server
+    /// (credentials as `{secret:NAME}` placeholders, filled only at send time).
+    Send(super::send::Message),
     /// A bounded load test from this server: `requests` GETs of a configured URL,
     /// `concurrency` at a time, the API key from the named secret (never in the plan).
     Load {
@@ -376,8 +367,7 @@ impl Step {
         match self {
             Step::Run(c) => c.line(),
             Step::Sql { target, statement } => format!("sql on {target}: {statement}"),
-            Step::Http { method, url, .. } => format!("{method} {url}"),
-            Step::Send { destination, .. } => format!("send to {destination}"),
+            Step::Send(m) => m.line(),
             Step::Load {
                 url,
                 requests,
@@ -438,7 +428,7 @@ fn steps_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "properties": {
                 "step": {
                     "type": "string",
-                    "enum": ["run", "sql", "http", "send", "capture", "expect", "guard",
+                    "enum": ["run", "sql", "send", "load", "capture", "expect", "guard",
                              "wait_until", "for_each", "compensate"]
                 }
             }
@@ -569,10 +559,7 @@ impl Plan {
                     Step::Guard { probe: p, .. } | Step::WaitUntil { probe: p, .. } => {
                         probe(p, out)
                     }
-                    Step::Sql { .. }
-                    | Step::Http { .. }
-                    | Step::Send { .. }
-                    | Step::Load { .. } => {}
+                    Step::Sql { .. } | Step::Send(_) | Step::Load { .. } => {}
                 }
             }
         }

@@ -27,12 +27,15 @@ pub struct Control {
     pub before_stage: Box<dyn Fn() -> Option<String> + Send + Sync>,
     /// The audit request id: fills `{request_id}` in commands (backup names).
     pub request_id: String,
+    /// Where `send` steps keep their record of delivered messages.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// What every step runs with.
 struct Cx<'a> {
     exec: &'a dyn Executor,
     request_id: &'a str,
+    state_dir: &'a std::path::Path,
 }
 
 /// Runs the sealed plan.
@@ -63,6 +66,7 @@ pub async fn run(exec: &dyn Executor, plan: &Plan, ctl: &Control) -> RunOutcome 
         let cx = Cx {
             exec,
             request_id: &ctl.request_id,
+            state_dir: &ctl.state_dir,
         };
         let out = run_stage(&cx, stage).await;
         if !out.ok() {
@@ -245,16 +249,12 @@ async fn run_step(cx: &Cx<'_>, step: &Step, out: &mut StageOutcome) -> Flow {
                 .push(outcome(step.line(), status, None, r.line(), ms(started)));
             ok_or_fail(status == StepStatus::Ok)
         }
-        Step::Http { .. } | Step::Send { .. } => {
-            // The notify tools bring destinations; until then no plan holds these steps.
-            out.steps.push(outcome(
-                step.line(),
-                StepStatus::Failed,
-                None,
-                "no executor for this step in this server".into(),
-                0,
-            ));
-            Flow::Fail
+        Step::Send(m) => {
+            let d = super::send::deliver(exec, m, cx.state_dir, cx.request_id).await;
+            let mut o = outcome(step.line(), d.status, None, d.detail, ms(started));
+            o.output = d.answer;
+            out.steps.push(o);
+            ok_or_fail(d.status == StepStatus::Ok)
         }
         Step::Capture { name, fact } => {
             // Controls nothing: a value that cannot be read is recorded as such.

@@ -14,6 +14,8 @@ pub struct HttpRequest {
     pub url: String,
     /// Header name and value; values may be secrets and are never logged.
     pub headers: Vec<(String, String)>,
+    /// A JSON body (sent with `Content-Type: application/json`).
+    pub body: Option<Vec<u8>>,
     pub timeout: Duration,
 }
 
@@ -23,6 +25,7 @@ impl HttpRequest {
             method: reqwest::Method::GET,
             url: url.into(),
             headers: Vec::new(),
+            body: None,
             timeout,
         }
     }
@@ -37,6 +40,8 @@ impl HttpRequest {
 #[derive(Debug, Clone)]
 pub struct HttpReply {
     pub status: u16,
+    /// `Retry-After` in seconds, when the server sent one (429, 503).
+    pub retry_after: Option<u64>,
     pub body: String,
     pub truncated: bool,
     pub elapsed: Duration,
@@ -80,8 +85,18 @@ impl HttpClient {
             for (k, v) in &req.headers {
                 b = b.header(k.as_str(), v.as_str());
             }
+            if let Some(body) = &req.body {
+                b = b
+                    .header("Content-Type", "application/json; charset=utf-8")
+                    .body(body.clone());
+            }
             let mut resp = b.send().await?;
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let mut body = Vec::new();
             let mut truncated = false;
             while let Some(chunk) = resp.chunk().await? {
@@ -93,13 +108,14 @@ impl HttpClient {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok::<_, reqwest::Error>((status, body, truncated))
+            Ok::<_, reqwest::Error>((status, retry_after, body, truncated))
         };
         match tokio::time::timeout(req.timeout, work).await {
             Err(_) => Err(ExecError::TimedOut(req.timeout)),
             Ok(Err(e)) => Err(classify(e.without_url())),
-            Ok(Ok((status, body, truncated))) => Ok(HttpReply {
+            Ok(Ok((status, retry_after, body, truncated))) => Ok(HttpReply {
                 status,
+                retry_after,
                 body: String::from_utf8_lossy(&body).into_owned(),
                 truncated,
                 elapsed: started.elapsed(),

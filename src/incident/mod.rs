@@ -100,6 +100,11 @@ pub struct Incident {
     /// What monitoring knew when the incident was opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<Detection>,
+    /// What the notification APIs answered, kept for the next message: `slack_thread:#incidents`
+    /// → the thread's `ts`, `slack_channel` → the incident's channel, `statuspage` → the
+    /// Statuspage incident id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
 }
 
 /// The firing alerts at opening: detection time is the earliest `activeAt`.

@@ -6,6 +6,7 @@ pub mod database;
 pub mod incident;
 pub mod loadbalancer;
 pub mod metrics;
+pub mod notify;
 pub mod prevent;
 pub mod remediate;
 pub mod swarm;
@@ -27,6 +28,11 @@ pub fn registry() -> Vec<ToolDef> {
         ToolDef::of::<incident::GetEscalationPath>(),
         ToolDef::of::<incident::ResolveIncident>(),
         ToolDef::of::<incident::GeneratePostmortem>(),
+        ToolDef::of_action::<notify::NotifySlack>().needs(&[Slack]),
+        ToolDef::of_action::<notify::CreateIncidentChannel>().needs(&[Slack]),
+        ToolDef::of_action::<notify::PageOncall>().needs(&[PagerDuty]),
+        ToolDef::of_action::<notify::UpdateStatusPage>().needs(&[Statuspage]),
+        ToolDef::of_action::<notify::SendTelegramMessage>().needs(&[Telegram]),
         ToolDef::of::<assess::RunDiagnostics>(),
         ToolDef::of::<assess::CheckServiceStatus>().needs(&[Services]),
         ToolDef::of::<assess::CheckHealth>().needs(&[HealthUrl]),

@@ -122,6 +122,7 @@ impl Tool for OpenIncident {
             checklist: Default::default(),
             resolution: None,
             detection: detection(&ctx).await,
+            links: Default::default(),
         };
         store(&ctx)?
             .create(&incident)
