@@ -156,6 +156,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             }
         }));
     }
+    if let Some(t) = &config.approval.telegram {
+        checks.push(Box::pin(telegram_row(&config, t, &http)));
+    }
     let mut rows = futures::future::join_all(checks).await;
     for (name, st) in config.secrets.status() {
         rows.push(Row {
@@ -182,6 +185,49 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The approval bot answers `getMe`, and no webhook is set (with one, `getUpdates` — this
+/// server's only way to hear presses — answers 409).
+async fn telegram_row(
+    config: &Config,
+    t: &crate::config::ApprovalTelegram,
+    http: &HttpClient,
+) -> Row {
+    let started = Instant::now();
+    let timeout = config.server.http_timeout;
+    let check = async {
+        let bot = crate::engine::telegram::Bot::new(config, t, http.clone())?;
+        let me = bot
+            .call("getMe", serde_json::json!({}), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let hook = bot
+            .call("getWebhookInfo", serde_json::json!({}), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = me["username"].as_str().unwrap_or("?").to_string();
+        if hook["url"].as_str().is_some_and(|u| !u.is_empty()) {
+            return Err(format!(
+                "bot @{name}: a webhook is set, so polling cannot work (deleteWebhook, or use another bot)"
+            ));
+        }
+        Ok(format!(
+            "bot @{name}; no webhook; {} chat(s), {} approver(s)",
+            t.chat_ids.len(),
+            t.approvers.len()
+        ))
+    };
+    let (ok, detail) = match check.await {
+        Ok(d) => (true, d),
+        Err(e) => (false, config.secrets.mask(&e)),
+    };
+    Row {
+        what: "telegram approvals".into(),
+        ok,
+        ms: started.elapsed().as_millis(),
+        detail,
+    }
 }
 
 async fn http_row(

@@ -113,6 +113,14 @@ pub fn decide(
     if r.state != ApprovalState::Pending {
         anyhow::bail!("{id} is {}, not pending", word(r.state));
     }
+    // Policy may leave the terminal out (e.g. `destructive = ["telegram"]`): then no typing
+    // here, under a pseudo-terminal or not, approves this plan.
+    if approve && !r.counts("terminal") {
+        anyhow::bail!(
+            "{id}: a decision through the terminal does not count for this plan (policy allows: {})",
+            r.allowed().join(", ")
+        );
+    }
     println!("{}", show(&r));
     if approve {
         if r.effect == Effect::Destructive {

@@ -62,6 +62,17 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         approval: Option<String>,
     },
+    /// A decision attempt that decided nothing (a press by someone not allowlisted, a replay,
+    /// a button not on the record's own message): kept, never counted as a decision.
+    Ignored {
+        request_id: String,
+        approval_id: String,
+        /// `telegram`.
+        channel: String,
+        /// `telegram:111111111`.
+        who: String,
+        why: String,
+    },
     /// Written after the action (or instead of it, when refused).
     Outcome {
         request_id: String,
@@ -102,6 +113,7 @@ impl Record {
             Record::Intent { request_id, .. }
             | Record::Decision { request_id, .. }
             | Record::Call { request_id, .. }
+            | Record::Ignored { request_id, .. }
             | Record::Outcome { request_id, .. } => request_id,
         }
     }
@@ -111,6 +123,7 @@ impl Record {
             Record::Intent { .. } => "intent",
             Record::Decision { .. } => "decision",
             Record::Call { .. } => "call",
+            Record::Ignored { .. } => "ignored",
             Record::Outcome { .. } => "outcome",
         }
     }
@@ -152,6 +165,17 @@ impl Record {
                 m.text(request_id);
                 m.text(approval_id);
                 for s in [approver, channel, note].into_iter().flatten() {
+                    m.text(s);
+                }
+            }
+            Record::Ignored {
+                request_id,
+                approval_id,
+                channel,
+                who,
+                why,
+            } => {
+                for s in [request_id, approval_id, channel, who, why] {
                     m.text(s);
                 }
             }
@@ -322,6 +346,13 @@ impl fmt::Display for Entry {
                 }
                 s
             }
+            Record::Ignored {
+                approval_id,
+                channel,
+                who,
+                why,
+                ..
+            } => format!("{approval_id} press by {who} via {channel} ignored: {why}"),
             Record::Call {
                 tool,
                 principal,

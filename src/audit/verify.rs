@@ -144,7 +144,7 @@ pub(super) fn check(bytes: &[u8], head: &HeadState) -> Report {
                     Record::Outcome { request_id, .. } => {
                         open.remove(request_id);
                     }
-                    Record::Decision { .. } | Record::Call { .. } => {}
+                    Record::Decision { .. } | Record::Call { .. } | Record::Ignored { .. } => {}
                 }
                 last = Some((line, e.seq, hash.clone()));
             }

@@ -5,6 +5,7 @@
 mod aws;
 mod commands;
 mod notify;
+mod phone;
 mod raw;
 mod resolve;
 pub(crate) mod secrets;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use aws::{Aws, AwsCredentials, RawAws};
 pub use commands::{Commands, DEFAULT_READ_ONLY, RawCommands};
 pub use notify::{Notify, PagerDuty, RawNotify, Slack, Statuspage, Telegram, channel_name_ok};
+pub use phone::{ApprovalTelegram, RawApprovalTelegram};
 pub use raw::{RawConfig, RawManager as Manager, RawRole as Role, RawRule as Rule};
 pub use secrets::Secrets;
 pub use swarm::{RawSwarm, Swarm};
@@ -104,10 +106,12 @@ pub struct ApprovalSettings {
     pub service_account: Option<String>,
     /// Channels whose decisions count for a `change`, a `notify`, a `destructive` plan.
     pub channels: Channels,
+    /// Approval by Telegram buttons, when configured.
+    pub telegram: Option<ApprovalTelegram>,
 }
 
 /// A channel that can carry a human's decision.
-pub const CHANNELS: [&str; 2] = ["client", "terminal"];
+pub const CHANNELS: [&str; 3] = ["client", "terminal", "telegram"];
 
 #[derive(Debug, Clone)]
 pub struct Channels {

@@ -134,10 +134,13 @@ pub struct RawApproval {
     /// Distinct operators who must approve a destructive action (default 1).
     pub destructive_approvers: Option<u8>,
     /// Which channels' decisions count, per effect: `client` (the session's own MCP client:
-    /// elicitation / InputRequiredResult) and `terminal` (`runbook-mcp approve`). Defaults:
+    /// elicitation / InputRequiredResult), `terminal` (`runbook-mcp approve`) and `telegram`
+    /// (buttons from `[approval.telegram]`). Defaults:
     /// `change` and `notify` both, `destructive` the terminal only.
     #[serde(default)]
     pub channels: RawChannels,
+    /// Approval by Telegram buttons from a dedicated bot (the `telegram` channel).
+    pub telegram: Option<super::RawApprovalTelegram>,
     /// The account the server runs as in the dedicated-user deployment (e.g. `runbook-mcp`):
     /// a process of this account under sudo is acting for `SUDO_UID`, the operator.
     pub service_account: Option<String>,

@@ -301,7 +301,23 @@ pub(super) fn resolve(raw: RawConfig, file: &str) -> Result<Config, ConfigError>
             }
             None => None,
         },
+        telegram: super::phone::resolve(raw.approval.telegram, file, &secrets)?,
     };
+    for (field, list) in [
+        ("approval.channels.change", &approval.channels.change),
+        ("approval.channels.notify", &approval.channels.notify),
+        (
+            "approval.channels.destructive",
+            &approval.channels.destructive,
+        ),
+    ] {
+        if approval.telegram.is_none() && list.iter().any(|c| c == "telegram") {
+            return Err(cx.err(
+                field,
+                "`telegram` needs an [approval.telegram] table (bot, chats, approvers)",
+            ));
+        }
+    }
     let policy = Policy {
         tools: raw.policy.tools,
         toolsets: raw.policy.toolsets,

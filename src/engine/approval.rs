@@ -424,7 +424,7 @@ impl ApprovalStore {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     id.len() == 10 && id.starts_with("A-") && id[2..].chars().all(|c| c.is_ascii_hexdigit())
 }
 

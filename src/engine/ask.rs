@@ -128,10 +128,14 @@ pub(super) async fn obtain(
         })
     })
     .await?;
+    let message = prompt(&rec, health);
     if created {
         hooks::ring(&rec);
+        if ctx.config.approval.telegram.is_some() && rec.counts("telegram") {
+            super::telegram::ensure_polling(&ctx.config, &ctx.http, store.clone(), ctx.audit()?);
+            super::telegram::announce(&ctx.config, &ctx.http, &rec, &message).await;
+        }
     }
-    let message = prompt(&rec, health);
 
     // The session's own client decides only where policy lets it (by default change and
     // notify, never destructive).

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod runner;
 mod seal;
 pub mod send;
+pub mod telegram;
 mod timeline;
 mod tool;
 

@@ -217,7 +217,9 @@ pub fn sent(state_dir: &Path, key: &str) -> Option<Sent> {
         return Some(s);
     }
     let at = humantime::parse_rfc3339_weak(&s.at).ok()?;
-    let age = std::time::SystemTime::now().duration_since(at).unwrap_or_default();
+    let age = std::time::SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default();
     (age < Duration::from_secs(LOOSE_REPEAT_SECS)).then_some(s)
 }
 

@@ -221,22 +221,33 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
         &|r| matches!(r, Record::Call { tool, .. } if tool == "open_incident" || tool == "join_incident"),
     );
     let alerts = first(&|r| matches!(r, Record::Call { tool, .. } if tool == "get_alerts"));
+    // Messages to people are milestones of their own, never investigation or mitigation.
+    let notify: Vec<&str> = crate::tools::registry()
+        .iter()
+        .filter(|t| t.meta.effect == crate::engine::Effect::Notify)
+        .map(|t| t.meta.name)
+        .collect();
     // Looking at the fleet: a successful call of a tool that is not about the incident record.
     let investigating = first(&|r| {
         matches!(r, Record::Call { tool, is_error: false, .. }
-            if !BOOKKEEPING.contains(&tool.as_str()) && tool != "get_alerts")
+            if !BOOKKEEPING.contains(&tool.as_str()) && tool != "get_alerts"
+                && !notify.contains(&tool.as_str()))
     });
-    // A change that ran: its outcome says succeeded.
-    let mitigated = calls.iter().find(|e| match &e.record {
+    let succeeded = |e: &&Entry, messages: bool| match &e.record {
         Record::Call {
             request_id,
+            tool,
             is_error: false,
             ..
         } => {
-            matches!(outcome(request_id), Some((_, Outcome::Succeeded, _)))
+            notify.contains(&tool.as_str()) == messages
+                && matches!(outcome(request_id), Some((_, Outcome::Succeeded, _)))
         }
         _ => false,
-    });
+    };
+    // A change that ran: its outcome says succeeded.
+    let mitigated = calls.iter().find(|e| succeeded(e, false));
+    let notified = calls.iter().find(|e| succeeded(e, true));
     // The verification the resolution relied on, when there is one.
     let verified = i.resolution.as_ref().and_then(|r| r.verified_by_seq);
     let restored = match verified {
@@ -246,13 +257,17 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
                 if tool == "verify_recovery" && summary.starts_with("RECOVERED"))
         }),
     };
-    for (what, e) in [
+    let mut milestones = [
         ("Incident opened", opened),
         ("Alerts read (detection)", alerts),
+        ("People notified", notified.copied()),
         ("Investigation started", investigating),
         ("Mitigation applied", mitigated.copied()),
         ("Service restored (recovery verified)", restored),
-    ] {
+    ];
+    // In the order they happened; the missing ones last.
+    milestones.sort_by_key(|(_, e)| e.map_or(u64::MAX, |e| e.seq));
+    for (what, e) in milestones {
         match e {
             Some(e) => {
                 let c = cite(e.seq);

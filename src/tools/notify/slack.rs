@@ -157,8 +157,8 @@ pub struct ChannelParams {
     /// The incident (default: the session's).
     #[serde(default)]
     pub incident: Option<String>,
-    /// The channel name: lowercase letters, digits, `-`, `_`, at most 80 (default
-    /// `inc-` and the incident id, lowercased).
+    /// The channel name: lowercase letters, digits, `-`, `_`, at most 80 (default: the
+    /// incident id, lowercased: `inc-20261201-ab12`).
     #[serde(default)]
     pub name: Option<String>,
     /// A private channel (default public).
@@ -175,7 +175,7 @@ impl Action for CreateIncidentChannel {
         name: "create_incident_channel",
         title: "Create the incident's Slack channel",
         description: "Creates a Slack channel for the incident (`conversations.create`, \
-            default name inc-<incident id>) and posts its first message: incident, severity, \
+            default name: the incident id in lowercase) and posts its first message: incident, severity, \
             commander, deadline. Use it for a P0/P1 that needs a war room. notify_slack can \
             then post there. Returns the channel and the first message's delivery.",
         effect: Effect::Notify,
@@ -193,10 +193,7 @@ impl Action for CreateIncidentChannel {
                 "a channel is an incident's: pass `incident`, or open_incident / join_incident",
             ));
         };
-        let name = p
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("inc-{}", i.id.to_lowercase()));
+        let name = p.name.clone().unwrap_or_else(|| i.id.to_lowercase());
         if !crate::config::channel_name_ok(&name) {
             return Err(ToolError::invalid(
                 "name",
