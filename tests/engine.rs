@@ -215,6 +215,11 @@ fn bench(extra: &str) -> Bench {
 /// A bench whose hosts are at 127.0.0.(base+1..3), with its state in `state` (shared between
 /// benches: several servers, one state directory) or its own.
 fn bench_at(extra: &str, state: Option<&std::path::Path>, base: u8) -> Bench {
+    bench_slack(extra, "", state, base)
+}
+
+/// [`bench_at`] with lines added to `[notify.slack]`.
+fn bench_slack(extra: &str, slack: &str, state: Option<&std::path::Path>, base: u8) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let state = state.map_or_else(|| d.join("state"), PathBuf::from);
@@ -285,6 +290,7 @@ instances = {{ mcp-01 = "i-00000001", mcp-02 = "i-00000002", mcp-03 = "i-0000000
 api_base_url = "https://slack.test"
 token_secret = "slack_bot_token"
 channel = "#incidents"
+{slack}
 [notify.pagerduty]
 events_url = "https://events.pagerduty.test"
 routing_key_secret = "pagerduty_routing_key"
@@ -1607,4 +1613,46 @@ async fn bad_messages_name_the_field() {
         assert_eq!(e.field.as_deref(), Some(field), "{tool} {a}: {e}");
     }
     assert!(b.rec.messages().is_empty());
+}
+
+/// `mirror_actions`: an approved change of a bound session is posted to its incident's thread
+/// (after the answer, in the background); a message is never mirrored again.
+#[tokio::test]
+async fn approved_actions_are_mirrored_to_the_incident_thread() {
+    let b = bench_slack("", "mirror_actions = true", None, 10);
+    let id = with_incident(&b, json!({"incident": OPEN_ONE})).await["incident"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let session = Arc::new(runbook_mcp::engine::Session::default());
+    session.bind(&id);
+    let mut call_ctx = CallCtx::local("tester");
+    call_ctx.session = Some(session);
+    let a = args(json!({"hosts": ["mcp-01"], "reason": "mirror test"}));
+    let e = b
+        .engine
+        .call_with(call_ctx.clone(), "reload_nginx", a.clone())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.refusal.map(|r| r.code()), Some("pending"));
+    operator_approves(&b);
+    let Ok(Outcome::Done(_)) = b.engine.call_with(call_ctx, "reload_nginx", a).await else {
+        panic!("the approved reload did not run");
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let m = loop {
+        if let Some(m) = b.rec.messages().first().cloned() {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing mirrored");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(m.body["channel"], "#incidents");
+    let t = m.body["text"].as_str().unwrap();
+    assert!(
+        t.starts_with(&format!("[{id} · P1] reload_nginx (R-")),
+        "{t}"
+    );
+    assert!(t.contains("approved by"), "{t}");
 }

@@ -262,6 +262,9 @@ async fn approve_and_run<A: Action>(
         });
     }
     let failed = !res.ok;
+    if let Some(a) = &approval {
+        mirror(ctx, call, &meta_name::<A>(), a, &summary, request_id);
+    }
     let out = ActionResult {
         status: ActionStatus::Done,
         plan,
@@ -280,6 +283,53 @@ async fn approve_and_run<A: Action>(
         result: Some(res),
     };
     Ok(Outcome::Done(finish(out, summary, failed)))
+}
+
+fn meta_name<A: Action>() -> String {
+    A::META.name.to_string()
+}
+
+/// `[notify.slack] mirror_actions`: an approved action of a bound session goes to its
+/// incident's Slack thread, in the background (the answer never waits for Slack). The
+/// configuration is the consent: nothing but the action's own summary is sent.
+fn mirror(
+    ctx: &Arc<Ctx>,
+    call: &CallCtx,
+    tool: &str,
+    approval: &super::approval::ApprovalRecord,
+    summary: &str,
+    request_id: &str,
+) {
+    let Some(slack) = ctx
+        .config
+        .notify
+        .slack
+        .as_ref()
+        .filter(|s| s.mirror_actions)
+    else {
+        return;
+    };
+    let Some(id) = &call.incident else { return };
+    if approval.effect == Effect::Notify {
+        return;
+    }
+    let Ok(Some(incident)) =
+        crate::incident::Store::open(&ctx.config.server.state_dir).and_then(|s| s.get(id))
+    else {
+        return;
+    };
+    let words = format!(
+        "{tool} ({request_id}) approved by {}: {}",
+        approval.approvers().join(", "),
+        crate::digest::clip(summary, 1500)
+    );
+    let m = super::send::slack_post(slack, Some(&incident), &slack.channel, &words);
+    let (ctx, rid) = (ctx.clone(), request_id.to_string());
+    tokio::spawn(async move {
+        let d =
+            super::send::deliver(ctx.exec.as_ref(), &m, &ctx.config.server.state_dir, &rid).await;
+        tracing::info!(request_id = %rid, "mirrored to Slack: {}", d.detail);
+    });
 }
 
 struct StopOnDrop(Arc<AtomicBool>);

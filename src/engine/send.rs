@@ -107,6 +107,59 @@ impl Message {
     }
 }
 
+/// Slack reads `&`, `<` and `>` as markup (`<!channel>` pings everyone, `<url|text>` hides a
+/// link): a caller's text shows as typed.
+fn slack_escape(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `chat.postMessage` of `words` to `channel`, tagged with the incident; in the incident's
+/// thread there once it has one, else starting it.
+pub fn slack_post(
+    cfg: &crate::config::Slack,
+    i: Option<&crate::incident::Incident>,
+    channel: &str,
+    words: &str,
+) -> Message {
+    let link = format!("slack_thread:{channel}");
+    let tag = i
+        .map(|i| format!("[{} · {:?}] ", i.id, i.severity))
+        .unwrap_or_default();
+    let mut body = serde_json::json!({
+        "channel": channel,
+        "text": format!("{tag}{}", slack_escape(words)),
+        "unfurl_links": false,
+    });
+    let thread = i.and_then(|i| i.links.get(&link));
+    if let Some(ts) = thread {
+        body["thread_ts"] = Value::String(ts.clone());
+    }
+    let id = i.map_or("-", |i| i.id.as_str());
+    Message {
+        destination: Destination::Slack,
+        to: channel.to_string(),
+        method: "POST".into(),
+        url: format!("{}/api/chat.postMessage", cfg.api_base_url),
+        headers: vec![(
+            "Authorization".into(),
+            format!("Bearer {{secret:{}}}", cfg.token_secret),
+        )],
+        body,
+        fill: BTreeMap::new(),
+        once: Some(once_key(&["slack", id, channel, words])),
+        keep: match (i, thread) {
+            (Some(i), None) => Some(Keep {
+                incident: i.id.clone(),
+                link,
+                from: "/ts".into(),
+            }),
+            _ => None,
+        },
+    }
+}
+
 /// The request `m` describes, its placeholders filled from `secrets`. An unknown or unloaded
 /// secret fails here, before anything is sent.
 pub fn request(

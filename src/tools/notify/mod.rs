@@ -14,8 +14,6 @@ pub use slack::{CreateIncidentChannel, NotifySlack};
 pub use statuspage::UpdateStatusPage;
 pub use telegram::SendTelegramMessage;
 
-use serde_json::Value;
-
 use crate::engine::plan::{At, Stage, Step};
 use crate::engine::runner::RunOutcome;
 use crate::engine::send::{self, Message};
@@ -108,9 +106,4 @@ fn summary(tool: &str, out: &RunOutcome) -> String {
         .filter(|d| !d.is_empty())
         .collect();
     format!("{tool}: {}; {}", out.line(), details.join("; "))
-}
-
-/// A JSON string value.
-fn s(v: &str) -> Value {
-    Value::String(v.to_string())
 }

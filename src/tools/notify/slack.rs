@@ -5,12 +5,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{already, draft, incident, s, summary, tag, text};
+use super::{already, draft, incident, summary, text};
 use crate::config::Slack;
 use crate::engine::runner::RunOutcome;
-use crate::engine::send::{Destination, Keep, Message, once_key};
+use crate::engine::send::{Destination, Keep, Message, once_key, slack_post};
 use crate::engine::{Action, Common, Ctx, Draft, Effect, Facts, ToolError, ToolMeta, Toolset};
-use crate::incident::Incident;
 
 fn config(ctx: &Ctx) -> Result<&Slack, ToolError> {
     ctx.config
@@ -18,51 +17,6 @@ fn config(ctx: &Ctx) -> Result<&Slack, ToolError> {
         .slack
         .as_ref()
         .ok_or_else(|| ToolError::tool_off("notify_slack", "no [notify.slack]"))
-}
-
-/// Slack reads `&`, `<` and `>` as markup (`<!channel>` pings everyone, `<url|text>` hides a
-/// link): a caller's text shows as typed.
-fn escape(v: &str) -> String {
-    v.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// `chat.postMessage` to `channel`; in the incident's thread there once it has one.
-fn post(cfg: &Slack, i: Option<&Incident>, channel: &str, words: &str) -> Message {
-    let link = format!("slack_thread:{channel}");
-    let mut body = json!({
-        "channel": channel,
-        "text": format!("{}{}", tag(i), escape(words)),
-        "unfurl_links": false,
-    });
-    let thread = i.and_then(|i| i.links.get(&link));
-    if let Some(ts) = thread {
-        body["thread_ts"] = s(ts);
-    }
-    let id = i.map_or("-", |i| i.id.as_str());
-    Message {
-        destination: Destination::Slack,
-        to: channel.to_string(),
-        method: "POST".into(),
-        url: format!("{}/api/chat.postMessage", cfg.api_base_url),
-        headers: vec![(
-            "Authorization".into(),
-            format!("Bearer {{secret:{}}}", cfg.token_secret),
-        )],
-        body,
-        fill: Default::default(),
-        once: Some(once_key(&["slack", id, channel, words])),
-        // The first message of an incident starts its thread.
-        keep: match (i, thread) {
-            (Some(i), None) => Some(Keep {
-                incident: i.id.clone(),
-                link,
-                from: "/ts".into(),
-            }),
-            _ => None,
-        },
-    }
 }
 
 pub struct NotifySlack;
@@ -122,7 +76,7 @@ impl Action for NotifySlack {
                 ));
             }
         };
-        let m = post(cfg, i.as_ref(), &channel, &p.text);
+        let m = slack_post(cfg, i.as_ref(), &channel, &p.text);
         let where_ = match (&i, m.body.get("thread_ts")) {
             (Some(i), Some(_)) => format!("in {}'s thread", i.id),
             (Some(i), None) => format!("starting {}'s thread", i.id),
@@ -237,7 +191,7 @@ impl Action for CreateIncidentChannel {
                 .map(|m| format!("\n{m}"))
                 .unwrap_or_default()
         );
-        let mut hello = post(cfg, None, &format!("#{name}"), &first);
+        let mut hello = slack_post(cfg, None, &format!("#{name}"), &first);
         hello.once = Some(once_key(&["slack", &i.id, &format!("#{name}"), &first]));
         Ok(draft(
             vec![create, hello],
