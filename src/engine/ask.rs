@@ -129,10 +129,14 @@ pub(super) async fn obtain(
     })
     .await?;
     let message = prompt(&rec, health);
+    let phone = ctx.config.approval.telegram.is_some() && rec.counts("telegram");
+    if phone {
+        // Also for a record made before a restart: its presses need a poller in this process.
+        super::telegram::ensure_polling(&ctx.config, &ctx.http, store.clone(), ctx.audit()?);
+    }
     if created {
         hooks::ring(&rec);
-        if ctx.config.approval.telegram.is_some() && rec.counts("telegram") {
-            super::telegram::ensure_polling(&ctx.config, &ctx.http, store.clone(), ctx.audit()?);
+        if phone {
             super::telegram::announce(&ctx.config, &ctx.http, &rec, &message).await;
         }
     }
@@ -298,11 +302,31 @@ async fn settle(
             } else {
                 ""
             };
+            // Say only the ways policy lets this plan be decided.
+            let mut ways = Vec::new();
+            if r.counts("terminal") {
+                ways.push(format!(
+                    "an operator runs `runbook-mcp approve {id}`{more} (or `runbook-mcp deny {id} --reason ...`) in a terminal"
+                ));
+            }
+            if r.counts("telegram") {
+                ways.push(format!(
+                    "an approver presses Approve on the Telegram message for {id}{}",
+                    if r.out_of_band_only {
+                        " and replies with the target"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            if ways.is_empty() {
+                ways.push("an approver decides through the session's client".into());
+            }
             ToolError::refused(
                 Refusal::Pending,
                 format!(
-                    "approval {id} waits for an operator (expires in {left} s). An operator runs `runbook-mcp approve {id}`{more} \
-                     (or `runbook-mcp deny {id} --reason ...`) in a terminal; then call this tool again with the same arguments."
+                    "approval {id} waits for an operator (expires in {left} s): {}; then call this tool again with the same arguments.",
+                    ways.join(", or ")
                 ),
             )
         }
