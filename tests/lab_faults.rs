@@ -392,8 +392,9 @@ async fn every_fault_is_named_in_a_text_within_budget() {
     inc.cancel().await.unwrap();
     let res = text(&call(&client, "check_system_resources", json!({})).await);
     assert!(
-        res.lines()
-            .any(|l| l.starts_with("- mcp-03: disk /var/lib/cctelegram 9") && l.contains("free")),
+        res.lines().any(|l| l.starts_with("- mcp-03: ")
+            && l.contains("disk /var/lib/cctelegram 9")
+            && l.contains("free")),
         "{res}"
     );
     for (tool, args) in [

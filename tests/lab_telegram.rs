@@ -290,13 +290,13 @@ async fn a_press_approves_exactly_its_plan_and_nothing_else() {
     let log = audit(&state);
     let decisions: Vec<&Value> = log
         .iter()
-        .filter(|e| e["record"]["kind"] == "decision" && e["record"]["channel"] == "telegram")
+        .filter(|e| e["kind"] == "decision" && e["channel"] == "telegram")
         .collect();
     assert_eq!(decisions.len(), 3, "{decisions:?}");
     let ignored: Vec<&str> = log
         .iter()
-        .filter(|e| e["record"]["kind"] == "ignored")
-        .map(|e| e["record"]["why"].as_str().unwrap())
+        .filter(|e| e["kind"] == "ignored")
+        .map(|e| e["why"].as_str().unwrap())
         .collect();
     assert!(ignored.contains(&"not an approver"), "{ignored:?}");
     assert!(
