@@ -114,13 +114,27 @@ pub async fn outcome(
 /// Tells the operator a decision is waiting: a line on stderr (the server's log) and a desktop
 /// notification where one exists.
 pub fn ring(r: &ApprovalRecord) {
+    // Only the ways this plan can be decided: a terminal command that would refuse helps no
+    // one at 3 a.m.
+    let mut ways = Vec::new();
+    if r.counts("terminal") {
+        ways.push(format!(
+            "run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
+            r.id, r.id
+        ));
+    }
+    if r.counts("telegram") {
+        ways.push("press Approve or Deny on its Telegram message".to_string());
+    }
+    if r.counts("client") {
+        ways.push("answer the client's prompt".to_string());
+    }
     let line = format!(
-        "APPROVAL NEEDED {}: {} — \"{}\" — run `runbook-mcp approve {}` or `runbook-mcp deny {} --reason ...`",
+        "APPROVAL NEEDED {}: {} — \"{}\" — {}",
         r.id,
         r.tool,
         crate::screen::escape(&r.reason),
-        r.id,
-        r.id
+        ways.join(", or ")
     );
     // Plain stderr, whatever the log level: this line is for the operator.
     eprintln!("runbook-mcp: {line}");
