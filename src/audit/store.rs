@@ -109,6 +109,16 @@ pub(super) fn write_head(path: &Path, head: &Head) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Replaces `path` whole with `bytes`: a private temp file beside it, synced, then renamed, so
+/// a reader sees the old content or the new, never half.
+pub(crate) fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = private(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    fs::rename(&tmp, path)
+}
+
 /// Files of the audit log are readable by their owner only, and never opened through a
 /// symbolic link (one planted in the state directory would redirect the writes).
 pub(crate) fn private(o: &mut OpenOptions) -> &mut OpenOptions {

@@ -66,39 +66,19 @@ pub async fn run<A: Action>(
         ));
     }
     if sealed.common.dry_run {
-        let out = ActionResult {
-            status: ActionStatus::DryRun,
-            plan: sealed.plan,
-            current_health: sealed.current_health,
-            approval: None,
-            request_id: None,
-            result: None,
-        };
-        return Ok(Outcome::Done(finish(
-            out,
+        return Ok(unrun(
+            sealed,
+            ActionStatus::DryRun,
             "dry run: nothing ran, no approval was asked".into(),
-            false,
-        )));
+        ));
     }
-
     if let Some(lines) = super::send::all_delivered(&ctx.config.server.state_dir, &sealed.plan) {
-        let out = ActionResult {
-            status: ActionStatus::AlreadyDelivered,
-            plan: sealed.plan,
-            current_health: sealed.current_health,
-            approval: None,
-            request_id: None,
-            result: None,
-        };
-        return Ok(Outcome::Done(finish(
-            out,
-            format!(
-                "{}: already delivered, not sent again: {}",
-                meta.name,
-                lines.join("; ")
-            ),
-            false,
-        )));
+        let summary = format!(
+            "{}: already delivered, not sent again: {}",
+            meta.name,
+            lines.join("; ")
+        );
+        return Ok(unrun(sealed, ActionStatus::AlreadyDelivered, summary));
     }
 
     // From here on every call has an audit story: intent, decisions, outcome.
@@ -263,7 +243,7 @@ async fn approve_and_run<A: Action>(
     }
     let failed = !res.ok;
     if let Some(a) = &approval {
-        mirror(ctx, call, &meta_name::<A>(), a, &summary, request_id);
+        mirror(ctx, call, A::META.name, a, &summary, request_id);
     }
     let out = ActionResult {
         status: ActionStatus::Done,
@@ -285,8 +265,17 @@ async fn approve_and_run<A: Action>(
     Ok(Outcome::Done(finish(out, summary, failed)))
 }
 
-fn meta_name<A: Action>() -> String {
-    A::META.name.to_string()
+/// The answer of a call that runs nothing and asks no one (a dry run, a delivered message).
+fn unrun<A: Action>(sealed: seal::Sealed<A>, status: ActionStatus, summary: String) -> Outcome {
+    let out = ActionResult {
+        status,
+        plan: sealed.plan,
+        current_health: sealed.current_health,
+        approval: None,
+        request_id: None,
+        result: None,
+    };
+    Outcome::Done(finish(out, summary, false))
 }
 
 /// `[notify.slack] mirror_actions`: an approved action of a bound session goes to its

@@ -107,6 +107,12 @@ impl Message {
     }
 }
 
+/// `[INC-20261201-ab12 · P0] `: where a message comes from, for whoever reads it.
+pub fn tag(i: Option<&crate::incident::Incident>) -> String {
+    i.map(|i| format!("[{} · {:?}] ", i.id, i.severity))
+        .unwrap_or_default()
+}
+
 /// Slack reads `&`, `<` and `>` as markup (`<!channel>` pings everyone, `<url|text>` hides a
 /// link): a caller's text shows as typed.
 fn slack_escape(v: &str) -> String {
@@ -124,12 +130,9 @@ pub fn slack_post(
     words: &str,
 ) -> Message {
     let link = format!("slack_thread:{channel}");
-    let tag = i
-        .map(|i| format!("[{} · {:?}] ", i.id, i.severity))
-        .unwrap_or_default();
     let mut body = serde_json::json!({
         "channel": channel,
-        "text": format!("{tag}{}", slack_escape(words)),
+        "text": format!("{}{}", tag(i), slack_escape(words)),
         "unfurl_links": false,
     });
     let thread = i.and_then(|i| i.links.get(&link));
@@ -280,21 +283,11 @@ fn remember(state_dir: &Path, key: &str, s: &Sent) -> std::io::Result<()> {
     let Some(path) = record_path(state_dir, key) else {
         return Ok(());
     };
-    use std::io::Write;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = crate::audit::store::private(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-    )
-    .open(&tmp)?;
-    f.write_all(&serde_json::to_vec(s).map_err(std::io::Error::other)?)?;
-    f.sync_data()?;
-    std::fs::rename(tmp, path)
+    let bytes = serde_json::to_vec(s).map_err(std::io::Error::other)?;
+    crate::audit::store::replace_private(&path, &bytes)
 }
 
 /// The earliest time the next message to `(destination, to)` may go, reserved now.

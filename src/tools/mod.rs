@@ -72,6 +72,20 @@ pub fn registry() -> Vec<ToolDef> {
 
 #[cfg(test)]
 mod tests {
+    /// `notify::NAMES` is every tool whose effect is `notify`, and only those.
+    #[test]
+    fn the_notify_names_are_the_notify_tools() {
+        let mut of_effect: Vec<&str> = super::registry()
+            .iter()
+            .filter(|t| t.meta.effect == crate::engine::Effect::Notify)
+            .map(|t| t.meta.name)
+            .collect();
+        let mut names = super::notify::NAMES.to_vec();
+        of_effect.sort();
+        names.sort();
+        assert_eq!(of_effect, names);
+    }
+
     /// Policy matches toolsets by `name()`; it must be the name configuration uses (serde's).
     #[test]
     fn toolset_names_are_the_serde_names() {

@@ -139,22 +139,12 @@ pub(crate) fn load(state_dir: &Path, id: &str) -> Option<Sent> {
 }
 
 pub(crate) fn save(state_dir: &Path, id: &str, s: &Sent) -> std::io::Result<()> {
-    use std::io::Write;
     let Some(path) = sent_path(state_dir, id) else {
         return Ok(());
     };
     std::fs::create_dir_all(dir(state_dir))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = crate::audit::store::private(
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true),
-    )
-    .open(&tmp)?;
-    f.write_all(&serde_json::to_vec(s).map_err(std::io::Error::other)?)?;
-    f.sync_data()?;
-    std::fs::rename(tmp, path)
+    let bytes = serde_json::to_vec(s).map_err(std::io::Error::other)?;
+    crate::audit::store::replace_private(&path, &bytes)
 }
 
 /// Telegram's limit on a message.

@@ -222,11 +222,7 @@ fn render(i: &Incident, entries: &[Entry], impact: &[String]) -> (String, Vec<u6
     );
     let alerts = first(&|r| matches!(r, Record::Call { tool, .. } if tool == "get_alerts"));
     // Messages to people are milestones of their own, never investigation or mitigation.
-    let notify: Vec<&str> = crate::tools::registry()
-        .iter()
-        .filter(|t| t.meta.effect == crate::engine::Effect::Notify)
-        .map(|t| t.meta.name)
-        .collect();
+    let notify = crate::tools::notify::NAMES;
     // Looking at the fleet: a successful call of a tool that is not about the incident record.
     let investigating = first(&|r| {
         matches!(r, Record::Call { tool, is_error: false, .. }

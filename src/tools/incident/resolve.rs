@@ -114,17 +114,13 @@ fn verification(entries: &[crate::audit::Entry]) -> Option<u64> {
     let mut changed_hosts: Vec<String> = Vec::new();
     let mut last_change = 0.0_f64;
     // A message to people changes nothing on the fleet: it needs no verification after it.
-    let notify: std::collections::BTreeSet<&str> = crate::tools::registry()
-        .iter()
-        .filter(|t| t.meta.effect == crate::engine::Effect::Notify)
-        .map(|t| t.meta.name)
-        .collect();
+    let notify = crate::tools::notify::NAMES;
     let mut messages = std::collections::BTreeSet::new();
     for e in entries {
         match &e.record {
             Record::Intent {
                 tool, request_id, ..
-            } if notify.contains(tool.as_str()) => {
+            } if notify.contains(&tool.as_str()) => {
                 messages.insert(request_id.clone());
             }
             Record::Outcome { request_id, .. } if messages.contains(request_id) => {}

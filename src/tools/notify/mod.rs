@@ -14,11 +14,22 @@ pub use slack::{CreateIncidentChannel, NotifySlack};
 pub use statuspage::UpdateStatusPage;
 pub use telegram::SendTelegramMessage;
 
+use crate::engine::Action;
 use crate::engine::plan::{At, Stage, Step};
 use crate::engine::runner::RunOutcome;
-use crate::engine::send::{self, Message};
+use crate::engine::send::{self, Message, tag};
 use crate::engine::{Ctx, Draft, ToolError};
 use crate::incident::Incident;
+
+/// The notification tools: messages to people, never changes to the fleet (the resolve gate
+/// and the post-mortem tell them apart by these names).
+pub const NAMES: [&str; 5] = [
+    NotifySlack::META.name,
+    CreateIncidentChannel::META.name,
+    PageOncall::META.name,
+    UpdateStatusPage::META.name,
+    SendTelegramMessage::META.name,
+];
 
 /// The incident a message is about: named (or filled from the session by the engine).
 fn incident(ctx: &Ctx, id: &Option<String>) -> Result<Option<Incident>, ToolError> {
@@ -34,12 +45,6 @@ fn incident(ctx: &Ctx, id: &Option<String>) -> Result<Option<Incident>, ToolErro
             crate::tools::incident::load(ctx, id).map(Some)
         }
     }
-}
-
-/// `[INC-20261201-ab12 · P0] `: where a message comes from, for whoever reads it.
-fn tag(i: Option<&Incident>) -> String {
-    i.map(|i| format!("[{} · {:?}] ", i.id, i.severity))
-        .unwrap_or_default()
 }
 
 /// A message's own text: 1..=`max` characters, plain lines only (it reaches people's
